@@ -35,9 +35,7 @@ class MemoryNodeStore:
 
     __slots__ = ("nodes", "programs")
 
-    def __init__(
-        self, nodes: dict[H4, Node] | None = None, programs: dict[H4, bytes] | None = None
-    ) -> None:
+    def __init__(self, nodes: dict[H4, Node] | None = None, programs: dict[H4, bytes] | None = None) -> None:
         self.nodes: dict[H4, Node] = {} if nodes is None else nodes
         self.programs: dict[H4, bytes] = {} if programs is None else programs
 

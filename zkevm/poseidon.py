@@ -31,7 +31,9 @@ linear_hash = _poseidon.linear_hash
 
 def poseidon(inputs: Sequence[int], capacity: Sequence[int] = ZERO_H4) -> H4:
     if len(inputs) != 8 or len(capacity) != 4:
-        raise ValueError(f"Poseidon takes 8 inputs and 4 capacity words, got {len(inputs)} and {len(capacity)}")
+        raise ValueError(
+            f"Poseidon takes 8 inputs and 4 capacity words, got {len(inputs)} and {len(capacity)}"
+        )
     return hash12((*inputs, *capacity))
 
 

@@ -20,7 +20,7 @@ Two ways to write:
   as applying the writes one by one; tests check that on random write sets.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeAlias
@@ -148,20 +148,38 @@ def verify_proof(proof: Proof) -> bool:
     return h == proof.root
 
 
-# A subtree produced while applying a write set: empty, a leaf whose depth is not final yet
-# (full key, value hash), or the hash of an intermediate node.
-_Leaf: TypeAlias = tuple[H4, H4]
-_Sub: TypeAlias = "None | _Leaf | H4"
+def _left(node: Node) -> H4:
+    return node[0:4]  # type: ignore[return-value]
+
+
+def _right(node: Node) -> H4:
+    return node[4:8]  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingLeaf:
+    """A leaf produced while applying a write set, not stored yet: its depth, and so its remaining
+    key, is known only once the parents have decided whether it moves up."""
+
+    full_key: H4
+    value_hash: H4
+
+
+# A subtree while applying a write set: empty, a pending leaf, or the hash of an intermediate node.
+_Sub: TypeAlias = _PendingLeaf | H4 | None
 
 
 class SparseMerkleTree:
     """Reads and writes the state tree held in a `NodeStore`. The tree object itself is stateless:
     every call names the root it works on, so any number of roots share one store."""
 
-    __slots__ = ("store",)
+    __slots__ = ("_hash", "store")
 
-    def __init__(self, store: NodeStore) -> None:
+    def __init__(self, store: NodeStore, hasher: Callable[[Node], H4] = hash12) -> None:
+        """`hasher` is the Poseidon permutation (`zkevm.poseidon.hash12`); benchmarks pass the
+        pure-Python twin to measure what the C extension buys."""
         self.store = store
+        self._hash = hasher
 
     # -- storage helpers ------------------------------------------------------------------
 
@@ -172,7 +190,7 @@ class SparseMerkleTree:
         return node
 
     def _save(self, node: Node) -> H4:
-        h = hash12(node)
+        h = self._hash(node)
         self.store.put_node(h, node)
         return h
 
@@ -246,13 +264,16 @@ class SparseMerkleTree:
         h = root
         depth = 0
         found: Node | None = None
+        get_node = self.store.get_node
         while h != ZERO_H4:
-            node = self._load(h)
-            if _is_leaf(node):
+            node = get_node(h)
+            if node is None:
+                raise MissingNodeError(h4_to_hex(h))
+            if node[8] == _LEAF_FLAG:
                 found = node
                 break
             siblings.append(node)
-            h = node[4:8] if path_bit(key, depth) else node[0:4]  # type: ignore[assignment]
+            h = node[4:8] if (key[depth & 3] >> (depth >> 2)) & 1 else node[0:4]  # type: ignore[assignment]
             depth += 1
             if depth > MAX_DEPTH:
                 raise TreeError(f"path of key {key} is deeper than {MAX_DEPTH}: corrupt node store")
@@ -320,13 +341,17 @@ class SparseMerkleTree:
                 mode = SetMode.DELETE_NOT_FOUND
                 child = ZERO_H4
 
+        put_node = self.store.put_node
+        hasher = self._hash
         for d in range(top, -1, -1):
             node = siblings[d]
-            if path_bit(key, d):
-                child = self._save((*node[0:4], *child, 0, 0, 0, 0))
+            if (key[d & 3] >> (d >> 2)) & 1:
+                preimage = (*node[0:4], *child, 0, 0, 0, 0)
             else:
-                child = self._save((*child, *node[4:8], 0, 0, 0, 0))
-            counter += 1
+                preimage = (*child, *node[4:8], 0, 0, 0, 0)
+            child = hasher(preimage)
+            put_node(child, preimage)
+        counter += top + 1
         return result(child, mode, counter)
 
     # -- write sets ------------------------------------------------------------------------
@@ -346,65 +371,65 @@ class SparseMerkleTree:
     def _materialize(self, sub: _Sub, depth: int) -> H4:
         if sub is None:
             return ZERO_H4
-        if len(sub) == 2:
-            full_key, valh = sub  # type: ignore[misc]
-            return self._save_leaf(remove_key_bits(full_key, depth), valh)
-        return sub  # type: ignore[return-value]
+        if isinstance(sub, _PendingLeaf):
+            return self._save_leaf(remove_key_bits(sub.full_key, depth), sub.value_hash)
+        return sub
 
     def _update(self, h: H4, depth: int, items: list[tuple[H4, H4 | None]]) -> _Sub:
         if depth > MAX_DEPTH:
             raise TreeError(f"path deeper than {MAX_DEPTH}: corrupt node store")
         if h == ZERO_H4:
-            return self._build(depth, [(k, v) for k, v in items if v is not None])
+            return self._build(depth, [_PendingLeaf(k, v) for k, v in items if v is not None])
         node = self._load(h)
         if _is_leaf(node):
-            entries: dict[H4, H4] = {join_key(node[0:4], items[0][0], depth): node[4:8]}  # type: ignore[arg-type, dict-item]
+            entries: dict[H4, H4] = {join_key(_left(node), items[0][0], depth): _right(node)}
             for k, v in items:
                 if v is None:
                     entries.pop(k, None)
                 else:
                     entries[k] = v
-            return self._build(depth, list(entries.items()))
+            return self._build(depth, [_PendingLeaf(k, v) for k, v in entries.items()])
         left_items = [it for it in items if not path_bit(it[0], depth)]
         right_items = [it for it in items if path_bit(it[0], depth)]
-        left: _Sub = self._update(node[0:4], depth + 1, left_items) if left_items else node[0:4]  # type: ignore[arg-type]
-        right: _Sub = self._update(node[4:8], depth + 1, right_items) if right_items else node[4:8]  # type: ignore[arg-type]
+        left = self._update(_left(node), depth + 1, left_items) if left_items else _left(node)
+        right = self._update(_right(node), depth + 1, right_items) if right_items else _right(node)
         # an untouched child that now stands alone may be a leaf that has to move up
         if left is None and not right_items and right != ZERO_H4:
-            right = self._as_sub(right, flip_path_bit(items[0][0], depth), depth + 1)  # type: ignore[arg-type]
+            right = self._as_sub(_right(node), flip_path_bit(items[0][0], depth), depth + 1)
         if right is None and not left_items and left != ZERO_H4:
-            left = self._as_sub(left, flip_path_bit(items[0][0], depth), depth + 1)  # type: ignore[arg-type]
+            left = self._as_sub(_left(node), flip_path_bit(items[0][0], depth), depth + 1)
         return self._combine(left, right, depth)
 
     def _as_sub(self, h: H4, path_key: H4, depth: int) -> _Sub:
         node = self._load(h)
         if _is_leaf(node):
-            return (join_key(node[0:4], path_key, depth), node[4:8])  # type: ignore[arg-type]
+            return _PendingLeaf(join_key(_left(node), path_key, depth), _right(node))
         return h
 
-    def _build(self, depth: int, entries: list[tuple[H4, H4]]) -> _Sub:
-        if not entries:
+    def _build(self, depth: int, leaves: list[_PendingLeaf]) -> _Sub:
+        if not leaves:
             return None
-        if len(entries) == 1:
-            return entries[0]
+        if len(leaves) == 1:
+            return leaves[0]
         if depth >= MAX_DEPTH:
             raise TreeError("two distinct keys share all 256 path bits")
-        left = [e for e in entries if not path_bit(e[0], depth)]
-        right = [e for e in entries if path_bit(e[0], depth)]
+        left = [e for e in leaves if not path_bit(e.full_key, depth)]
+        right = [e for e in leaves if path_bit(e.full_key, depth)]
         return self._combine(self._build(depth + 1, left), self._build(depth + 1, right), depth)
 
     def _combine(self, left: _Sub, right: _Sub, depth: int) -> _Sub:
-        """The subtree at `depth` with these children, in canonical form."""
+        """The subtree at `depth` with these children, in canonical form: a lone leaf moves up, a
+        lone intermediate node keeps a single-child parent."""
         if left is None or left == ZERO_H4:
             if right is None or right == ZERO_H4:
                 return None
-            if len(right) == 2:  # a lone leaf moves up
+            if isinstance(right, _PendingLeaf):
                 return right
-            return self._save((0, 0, 0, 0, *right, 0, 0, 0, 0))  # type: ignore[misc]
+            return self._save((0, 0, 0, 0, *right, 0, 0, 0, 0))
         if right is None or right == ZERO_H4:
-            if len(left) == 2:
+            if isinstance(left, _PendingLeaf):
                 return left
-            return self._save((*left, 0, 0, 0, 0, 0, 0, 0, 0))  # type: ignore[misc]
+            return self._save((*left, 0, 0, 0, 0, 0, 0, 0, 0))
         lh = self._materialize(left, depth + 1)
         rh = self._materialize(right, depth + 1)
         return self._save((*lh, *rh, 0, 0, 0, 0))
