@@ -18,6 +18,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
 #define WIDTH 12
@@ -109,6 +110,25 @@ static inline void mds(uint64_t s[WIDTH]) {
     memcpy(s, t, sizeof(t));
 }
 
+/* sum_j a[j] * b[j] mod p (up to one multiple of p). The 128-bit products are added without being
+   reduced; the carries out of 128 bits are counted and folded back with 2^128 = -2^32 (mod p). */
+static inline uint64_t dot12(const uint64_t *a, const uint64_t *b, ptrdiff_t b_stride) {
+    u128 acc = 0;
+    uint64_t carries = 0;
+    for (int j = 0; j < WIDTH; j++) {
+        u128 prod = (u128)a[j] * b[j * b_stride];
+        acc += prod;
+        carries += (uint64_t)(acc < prod);
+    }
+    /* carries * 2^128 = carries * (p - 2^32) = -(carries << 32) (mod p), with carries <= 11 */
+    uint64_t r = reduce128(acc);
+    uint64_t c = carries << 32;
+    uint64_t t;
+    uint64_t borrow = (uint64_t)__builtin_sub_overflow(r, c, &t);
+    /* on a borrow, t = r - c + 2^64; adding p means subtracting 2^32 - 1 */
+    return t - (((uint64_t)0 - borrow) & EPSILON);
+}
+
 static inline void sbox_all(uint64_t s[WIDTH]) {
     for (int i = 0; i < WIDTH; i++) s[i] = pow7(s[i]);
 }
@@ -136,21 +156,16 @@ static void permute(uint64_t s[WIDTH]) {
     {
         /* new[i] = sum_j P[j][i] * s[j]; every product is reduced, then 12 words sum in 128 bits */
         uint64_t t[WIDTH];
-        for (int i = 0; i < WIDTH; i++) {
-            u128 acc = 0;
-            for (int j = 0; j < WIDTH; j++) acc += mul_mod(OPT_P[j * WIDTH + i], s[j]);
-            t[i] = reduce96(acc);
-        }
+        for (int i = 0; i < WIDTH; i++) t[i] = dot12(s, &OPT_P[i], WIDTH);
         memcpy(s, t, sizeof(t));
     }
     for (int r = 0; r < PARTIAL; r++) {
         s[0] = add_mod(pow7(s[0]), c[r]);
         const uint64_t *sp = &OPT_S[(WIDTH + WIDTH - 1) * r];
-        u128 acc = 0;
-        for (int j = 0; j < WIDTH; j++) acc += mul_mod(sp[j], s[j]);
+        uint64_t s0_new = dot12(s, sp, 1);
         uint64_t s0 = s[0];
         for (int k = 1; k < WIDTH; k++) s[k] = add_mod(s[k], mul_mod(s0, sp[WIDTH + k - 1]));
-        s[0] = reduce96(acc);
+        s[0] = s0_new;
     }
     c += PARTIAL;
     for (int r = 0; r < HALF_FULL - 1; r++) {
