@@ -20,7 +20,28 @@ EXPECTED_SUITES = {
     "acc-input-hash",
     "batch-decode",
     "db-nodes",
+    "new-root",
+    "new-acc-input-hash",
+    "new-local-exit-root",
+    "new-leafs",
 }
+
+#: files the execution suites must run (issue 4): each must produce at least one new-root or
+#: new-local-exit-root case
+EXECUTED_FILES = (
+    "processor/state-transition.json",
+    "zkevm-db/state-transition.json",
+    "zkevm-db/recursive.json",
+    "block-info/block-info.json",
+    "block-info/block-info-batches.json",
+    "selfdestruct/selfdestruct.json",
+    "end-to-end/state-transition.json",
+    "inputs-executor/input_executor.json",
+    "prover-v3.0.2/batchProof/input_executor_0.json",
+    "prover-v3.0.2/batchProof/input_executor_1.json",
+    "prover-v3.0.2/batchProof/input_executor_2.json",
+    "prover-v3.0.2/batchProof/input_executor_3.json",
+)
 
 
 def test_every_vector_passes_and_divergences_are_only_the_known_ones(vectors: Path) -> None:
@@ -39,7 +60,11 @@ def test_every_vector_passes_and_divergences_are_only_the_known_ones(vectors: Pa
 def test_compat_option_turns_quirk_2_into_passes(vectors: Path) -> None:
     report, _ = run_conformance(vectors, frozenset({"missing-ep"}))
     assert report.ok
-    assert report.compat_used == {"batch-decode": {"missing-ep"}}
+    assert report.compat_used == {
+        "batch-decode": {"missing-ep"},
+        "new-root": {"missing-ep"},
+        "new-leafs": {"missing-ep"},
+    }
     assert all(r.quirk != 2 for r in report.results if r.status is Status.DIVERGENT)
 
 
@@ -71,3 +96,27 @@ def test_malformed_vector_values_fail_with_a_reason(tmp_path: Path, vectors: Pat
 def test_missing_or_empty_paths_exit_2(tmp_path: Path) -> None:
     assert main(["conformance", str(tmp_path / "nope")]) == 2
     assert main(["conformance", str(tmp_path)]) == 2
+
+
+def test_execution_suites_cover_every_batch_file(vectors: Path) -> None:
+    report, _ = run_conformance(vectors)
+    executed = {
+        r.case.split("#")[0]
+        for r in report.results
+        if r.suite in ("new-root", "new-local-exit-root") and r.status is Status.PASSED
+    }
+    assert set(EXECUTED_FILES) <= executed
+    prover = [r for r in report.results if r.suite == "new-root" and r.case.startswith("prover-v3.0.2/")]
+    assert len(prover) == 4 and all(r.status is Status.PASSED for r in prover)
+    # every field left out is named, with its reason, in the report
+    assert report.unchecked
+    assert all(("(" in line and "stale" in line) or "genesis" in line for line in report.unchecked)
+
+
+def test_a_wrong_new_root_is_a_failure(vectors: Path, tmp_path: Path) -> None:
+    cases = json.loads((vectors / "selfdestruct/selfdestruct.json").read_text())
+    cases[0]["expectedNewRoot"] = "0x" + "22" * 32
+    (tmp_path / "selfdestruct.json").write_text(json.dumps(cases))
+    report, _ = run_conformance(tmp_path)
+    bad = [r for r in report.results if r.status is Status.FAILED]
+    assert [(r.suite, r.case) for r in bad] == [("new-root", "selfdestruct.json#0")]
