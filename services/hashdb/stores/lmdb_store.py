@@ -1,0 +1,81 @@
+"""The embedded default node store: LMDB, one environment directory with three named databases.
+
+    nodes     32-byte hash (big-endian h3‖h2‖h1‖h0) → 96-byte node (12 × 8 bytes big-endian)
+    program   32-byte bytecode hash → bytecode
+    meta      b"stored_flush_id" → 8 bytes big-endian;  b"state_root" → 32-byte root
+
+The byte layout of `nodes` and `program` is the prover's `state.nodes` / `state.program` (spec
+§3.6), so the two stores can be copied into each other row for row. A flush is one LMDB write
+transaction; with `sync` on (the default) it is on disk when `write` returns. LMDB allows one
+writer and any number of readers on other threads at the same time.
+"""
+
+from pathlib import Path
+from typing import Final
+
+import lmdb
+
+from services.hashdb.stores.base import StoredStatus, StoreError, StoreWrite
+from zkevm.field import H4, ZERO_H4, Node, bytes_to_h4, bytes_to_node, h4_to_bytes, node_to_bytes
+
+_STORED_FLUSH_ID: Final = b"stored_flush_id"
+_STATE_ROOT: Final = b"state_root"
+
+
+class LmdbStore:
+    def __init__(self, path: Path, map_size_bytes: int, sync: bool = True) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self._env = lmdb.open(
+                str(path), map_size=map_size_bytes, max_dbs=3, sync=sync, metasync=sync, readahead=False
+            )
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot open the LMDB store at {path}: {exc}") from exc
+        self._nodes = self._env.open_db(b"nodes")
+        self._programs = self._env.open_db(b"program")
+        self._meta = self._env.open_db(b"meta")
+
+    def get_node(self, node_hash: H4) -> Node | None:
+        with self._env.begin(db=self._nodes) as txn:
+            data = txn.get(h4_to_bytes(node_hash))
+        return None if data is None else bytes_to_node(data)
+
+    def get_program(self, code_hash: H4) -> bytes | None:
+        with self._env.begin(db=self._programs) as txn:
+            data = txn.get(h4_to_bytes(code_hash))
+        return None if data is None else bytes(data)
+
+    def write(self, batch: StoreWrite) -> None:
+        try:
+            with self._env.begin(write=True) as txn:
+                if batch.nodes:
+                    txn.cursor(self._nodes).putmulti(
+                        [(h4_to_bytes(h), node_to_bytes(n)) for h, n in batch.nodes.items()], overwrite=False
+                    )
+                if batch.programs:
+                    txn.cursor(self._programs).putmulti(
+                        [(h4_to_bytes(h), code) for h, code in batch.programs.items()], overwrite=False
+                    )
+                if batch.state_root is not None:
+                    txn.put(_STATE_ROOT, h4_to_bytes(batch.state_root), db=self._meta)
+                txn.put(_STORED_FLUSH_ID, batch.flush_id.to_bytes(8, "big"), db=self._meta)
+        except lmdb.MapFullError as exc:
+            raise StoreError(
+                f"the LMDB store at {self.path} is full ({self._env.info()['map_size']} bytes): "
+                "raise ZKSEQ_HASHDB_LMDB_MAP_SIZE_BYTES"
+            ) from exc
+        except lmdb.Error as exc:
+            raise StoreError(f"LMDB write failed: {exc}") from exc
+
+    def stored_status(self) -> StoredStatus:
+        with self._env.begin(db=self._meta) as txn:
+            flush_id = txn.get(_STORED_FLUSH_ID)
+            root = txn.get(_STATE_ROOT)
+        return StoredStatus(
+            stored_flush_id=0 if flush_id is None else int.from_bytes(flush_id, "big"),
+            state_root=ZERO_H4 if root is None else bytes_to_h4(bytes(root)),
+        )
+
+    def close(self) -> None:
+        self._env.close()
