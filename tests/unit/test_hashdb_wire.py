@@ -1,0 +1,81 @@
+"""Parsing of HashDB wire values: every malformed input is rejected with a message naming the field."""
+
+import pytest
+
+from protos.hashdb.v1 import hashdb_pb2 as pb
+from services.common.errors import InvalidArgument
+from services.hashdb import wire
+from services.hashdb.sessions import Persistence
+from zkevm.field import P, h4_to_hex
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("ff", 255), ("0xFF", 255), ("0X1", 1), ("f" * 64, 2**256 - 1), ("0x" + "0" * 63 + "7", 7)],
+)
+def test_values_in_hex(text: str, value: int) -> None:
+    assert wire.parse_value(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("0x", "is empty"),
+        ("1" + "0" * 64, "more than 256 bits"),
+        ("0" * 65, "more than 256 bits"),
+        ("-1", "not hexadecimal"),
+        ("+1", "not hexadecimal"),
+        (" 1", "not hexadecimal"),
+        ("1_0", "not hexadecimal"),
+        ("0xg", "not hexadecimal"),
+        ("12 ", "not hexadecimal"),
+    ],
+)
+def test_malformed_values(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        wire.parse_value(text, "writes[3].value")
+
+
+def test_the_error_names_the_field() -> None:
+    with pytest.raises(InvalidArgument, match=r"^writes\[3\]\.value"):
+        wire.parse_value("zz", "writes[3].value")
+
+
+def test_fea_limbs_must_be_field_elements() -> None:
+    assert wire.fea_to_h4(pb.Fea(fe0=1, fe1=2, fe2=3, fe3=P - 1), "key") == (1, 2, 3, P - 1)
+    with pytest.raises(InvalidArgument, match=r"key\.fe2 = 0xffffffff00000001 is not a field element"):
+        wire.fea_to_h4(pb.Fea(fe2=P), "key")
+
+
+def test_hex_roots_round_trip_and_empty_is_none() -> None:
+    h = (1, 2, 3, 4)
+    assert wire.parse_hex_root(wire.format_hash(h), "r") == h
+    assert wire.parse_hex_root(h4_to_hex(h), "r") == h
+    assert wire.parse_hex_root("", "r") is None
+    with pytest.raises(InvalidArgument, match="not a field element"):
+        wire.parse_hex_root("f" * 64, "new_state_root")
+
+
+def test_nodes_take_12_elements_or_the_8_limbs_of_a_value() -> None:
+    assert wire.parse_node(list(range(12)), "n") == tuple(range(12))
+    assert wire.parse_node([5] * 8, "n") == (5,) * 8 + (0, 0, 0, 0)
+    with pytest.raises(InvalidArgument, match="has 7 elements"):
+        wire.parse_node([1] * 7, "n")
+    with pytest.raises(InvalidArgument, match=r"n\[3\]"):
+        wire.parse_node([0, 0, 0, P] + [0] * 8, "n")
+
+
+def test_persistence_numbers() -> None:
+    assert wire.parse_persistence(pb.PERSISTENCE_DATABASE) is Persistence.DATABASE
+    assert wire.parse_persistence(pb.PERSISTENCE_TEMPORARY) is Persistence.TEMPORARY
+    assert wire.parse_persistence(pb.PERSISTENCE_CACHE_UNSPECIFIED) is Persistence.CACHE
+    with pytest.raises(InvalidArgument, match="persistence = 3 is not a Persistence"):
+        wire.parse_persistence(3)
+
+
+def test_response_formats_follow_the_prover() -> None:
+    assert wire.format_value(255) == "ff"
+    assert wire.format_value_padded(255) == "0" * 62 + "ff"
+    assert wire.format_hash((1, 0, 0, 2)) == "0000000000000002" + "0" * 32 + "0000000000000001"
+    assert wire.format_node(tuple(range(12))) == "".join(f"{i:016x}" for i in range(12))
