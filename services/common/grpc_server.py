@@ -44,8 +44,7 @@ class RunningGrpcServer:
 
     async def stop(self, grace_s: float) -> None:
         """Report NOT_SERVING, refuse new calls, let calls in flight finish for up to `grace_s`."""
-        for name in ("", *self.service_names):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
 
 

@@ -6,10 +6,12 @@ one process (tests) without clashing.
 """
 
 from dataclasses import dataclass
+from socketserver import ThreadingMixIn
 from threading import Thread
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 
 #: latency buckets for RPCs that take from tens of microseconds to seconds
 LATENCY_BUCKETS_S = (
@@ -61,6 +63,15 @@ class RpcMetrics:
         self.errors.labels(method, code).inc()
 
 
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scrapes are not worth a log line each
+
+
 @dataclass(slots=True)
 class MetricsEndpoint:
     """A running /metrics HTTP server (a daemon thread)."""
@@ -79,6 +90,11 @@ class MetricsEndpoint:
 
 
 def start_metrics_endpoint(host: str, port: int, registry: CollectorRegistry) -> MetricsEndpoint:
-    """Serve `registry` on http://host:port/metrics (port 0 = a free port)."""
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    """Serve `registry` on http://host:port/metrics (port 0 = a free port), from a daemon thread."""
+    server = make_server(
+        host, port, make_wsgi_app(registry), _ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    # a short poll interval, so that close() returns at once
+    thread = Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="metrics", daemon=True)
+    thread.start()
     return MetricsEndpoint(server, thread)
