@@ -83,6 +83,7 @@ async def start_hashdb(config: HashDBConfig, store: DurableStore | None = None) 
     servicer = HashDBServicer(hashdb, metrics)
     handler = unary_service_handler(pb.DESCRIPTOR.services_by_name["HashDBService"], servicer)
     hashdb.start()
+    server: RunningGrpcServer | None = None
     try:
         server = await start_grpc_server(
             GrpcServerSettings(config.grpc_host, config.grpc_port, config.max_message_bytes),
@@ -96,6 +97,8 @@ async def start_hashdb(config: HashDBConfig, store: DurableStore | None = None) 
             else None
         )
     except BaseException:
+        if server is not None:
+            await server.stop(0)
         await hashdb.close(config.drain_timeout_s)
         raise
     log.info(

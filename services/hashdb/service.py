@@ -12,6 +12,7 @@ move the flush pipeline along. (Python runs one thread at a time anyway: the loc
 parallelism, and it makes the session and cache code single-threaded.)
 
     Set / SetMany ──▶ session (batch_uuid) or, without one, the flush buffer directly
+                      (then DATABASE is stored at the next Flush; CACHE and TEMPORARY stay in the cache)
     Get / GetMany ──▶ session view ─▶ node cache ─▶ flush buffers ─▶ store
     Flush         ──▶ session.finish ─▶ NodeDatabase.seal ─▶ writer ─▶ store.write ─▶ stored_flush_id
 """
@@ -337,27 +338,33 @@ class HashDB:
         return code
 
     async def load_nodes(self, nodes: Mapping[H4, Node], persistent: bool) -> None:
-        for node_hash, node in nodes.items():
-            actual = hash12(node)
-            if actual != node_hash:
-                raise InvalidArgument(
-                    f"node under {h4_to_hex(node_hash)} hashes to {h4_to_hex(actual)}, not to its key"
-                )
-        await self._run(len(nodes) // 64, lambda: self._db.put_nodes(nodes, persistent))
+        """Bulk-load raw nodes; each must hash to its key (a wrong one would corrupt every read under it)."""
+
+        def work() -> None:
+            for node_hash, node in nodes.items():
+                actual = hash12(node)
+                if actual != node_hash:
+                    raise InvalidArgument(
+                        f"node under {h4_to_hex(node_hash)} hashes to {h4_to_hex(actual)}, not to its key"
+                    )
+            self._db.put_nodes(nodes, persistent)
+
+        await self._run(len(nodes) // 8, work)
 
     async def load_programs(self, programs: Mapping[H4, bytes], persistent: bool) -> None:
-        for code_hash, code in programs.items():
-            actual = linear_hash(code)
-            if actual != code_hash:
-                raise InvalidArgument(
-                    f"program under {h4_to_hex(code_hash)} hashes to {h4_to_hex(actual)}, not to its key"
-                )
+        """Bulk-load bytecode; each must be stored under its bytecode hash."""
 
         def work() -> None:
             for code_hash, code in programs.items():
+                actual = linear_hash(code)
+                if actual != code_hash:
+                    raise InvalidArgument(
+                        f"program under {h4_to_hex(code_hash)} hashes to {h4_to_hex(actual)}, not to its key"
+                    )
+            for code_hash, code in programs.items():
                 self._db.put_program(code_hash, code, persistent)
 
-        await self._run(0, work)
+        await self._run(sum(len(code) for code in programs.values()) // 1024, work)
 
     # -- sessions and flushes ---------------------------------------------------------------
 
@@ -431,17 +438,25 @@ class HashDB:
     # -- the store writer -------------------------------------------------------------------
 
     async def _writer(self) -> None:
+        """Store sealed flushes as they come (and every `writer_poll_s`); retry failures; expire sessions.
+
+        It must not die: while it is down nothing is stored. An unexpected error is logged and retried.
+        """
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flush_wanted.wait(), self._settings.writer_poll_s)
             self._flush_wanted.clear()
-            stored_all = await self._store_sealed()
+            try:
+                stored_all = await self._store_sealed()
+                await self._run(0, self._expire_sessions)
+            except Exception as exc:
+                self._log.exception("writer_error", error=repr(exc))
+                stored_all = False
             if self._closing and stored_all:
                 return
             if not stored_all:
                 await asyncio.sleep(self._settings.write_retry_s)
                 self._flush_wanted.set()
-            await self._run(0, self._expire_sessions)
 
     async def _store_sealed(self) -> bool:
         """Hand every sealed flush to the store in one write. False if the write failed."""

@@ -4,6 +4,7 @@ flushed before it exits), then started again on the same store, LMDB or PostgreS
 
 import asyncio
 import signal
+import socket
 from pathlib import Path
 
 import grpc
@@ -155,3 +156,20 @@ async def test_an_unreachable_store_is_reported_at_start(tmp_path: Path) -> None
             "hashdb_serving",
         )
     assert "exited with 1" in str(error.value) and "hashdb_start_failed" in str(error.value)
+
+
+async def test_a_busy_metrics_port_is_reported_at_start(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(ServiceStartError) as error:
+            await spawn_service(
+                "services.hashdb",
+                {
+                    "ZKSEQ_HASHDB_GRPC_ADDRESS": "127.0.0.1:0",
+                    "ZKSEQ_HASHDB_METRICS_ADDRESS": f"127.0.0.1:{busy.getsockname()[1]}",
+                    "ZKSEQ_HASHDB_LMDB_PATH": str(tmp_path / "lmdb"),
+                },
+                "hashdb_serving",
+            )
+    assert "exited with 1" in str(error.value) and "Address already in use" in str(error.value)

@@ -27,16 +27,17 @@ SETTINGS = HashDBSettings(inline_max_keys=4, flush_data_wait_s=5, writer_poll_s=
 
 
 class FlakyStore(MemoryStore):
-    """Fails its first `failures` writes, like a database that is briefly down."""
+    """Fails its first `failures` writes, like a database that is briefly down (or a bug in a store)."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         super().__init__()
         self.failures = failures
+        self.error = error or StoreError("connection refused")
 
     def write(self, batch: StoreWrite) -> None:
         if self.failures:
             self.failures -= 1
-            raise StoreError("connection refused")
+            raise self.error
         super().write(batch)
 
 
@@ -166,8 +167,9 @@ async def test_semi_flush_and_flush_reject_roots_they_do_not_know(hashdb: HashDB
     await hashdb.semi_flush("no-such-batch", (5, 5, 5, 5), DB)  # no session: nothing to end
 
 
-async def test_failed_store_writes_are_retried_and_only_then_reported() -> None:
-    store = FlakyStore(failures=3)
+@pytest.mark.parametrize("error", [StoreError("connection refused"), RuntimeError("a bug in the store")])
+async def test_failed_store_writes_are_retried_and_only_then_reported(error: Exception) -> None:
+    store = FlakyStore(failures=3, error=error)
     h = await open_hashdb(store)
     try:
         root = await put(h, ZERO_H4, (1, 0, 0, 0), 1)
