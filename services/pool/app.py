@@ -16,6 +16,8 @@ import grpc
 import redis.asyncio as aioredis
 from grpc import aio
 from prometheus_client import CollectorRegistry
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -74,10 +76,14 @@ class RunningPool:
 
 
 def connect_redis(config: PoolConfig) -> aioredis.Redis:
+    """A client whose commands are retried (3 times, backing off up to 0.5 s) when the connection
+    fails: after a Redis restart the first use of each pooled connection fails that way. A script
+    that ran but whose reply was lost runs again; every script is safe to repeat (store.py)."""
     return aioredis.Redis.from_url(
         config.redis_url,
         socket_timeout=config.redis_timeout_s,
         socket_connect_timeout=config.redis_timeout_s,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.008, cap=0.512), retries=3),
     )
 
 

@@ -65,6 +65,11 @@ State machine
   ``next`` changes, so the next-nonce tx becomes ready as soon as its predecessor is included.
 
 Nonces are Lua numbers (doubles): exact below 2^53, which validation enforces.
+
+Repeating a script is safe. The client retries a call whose connection failed, so a script that ran
+but whose reply was lost may run twice: the second *add* answers "already known" (the transaction is
+in), the second *include* answers "unknown" (it already left), and every other script finds the
+state it would have made and changes nothing.
 """
 
 from __future__ import annotations
