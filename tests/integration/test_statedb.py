@@ -415,6 +415,28 @@ def test_close_batch_rules(sdb: StateDB) -> None:
     assert closed.closed and closed.batch_l2_data == b""
 
 
+def test_a_closed_batch_is_written_whole_or_not_at_all(sdb: StateDB) -> None:
+    genesis(sdb)
+    parts = [block_parts(n, 1, n - 1, [(addr(5), (h(n),))]) for n in (1, 2, 3)]
+    records = b"".join(tx.encoded for _, tx, _, _ in parts)
+    batch = Batch(1, records, GER, 1_001, COINBASE, StateRoot(h(3, 0x5)), h(7), h(8), closed=True)
+    broken = [*parts[:2], block_parts(4, 1, 2)]  # the third block does not chain on
+    with pytest.raises(StateConflict, match="next L2 block is 3"):
+        sdb.batches.add_closed_batch(
+            replace(batch, batch_l2_data=b"".join(p[1].encoded for p in broken)), broken
+        )
+    assert sdb.batches.last_batch() == sdb.batches.get_batch(0)
+    assert latest_l2(sdb) == 0 and sdb.blocks.get_logs(LogFilter(0, 9)) == []
+    with pytest.raises(ValueError, match="records of its transactions"):
+        sdb.batches.add_closed_batch(replace(batch, batch_l2_data=b"x"), parts)
+    with pytest.raises(ValueError, match="closed Batch"):
+        sdb.batches.add_closed_batch(open_batch(1), parts)
+
+    sdb.batches.add_closed_batch(batch, parts)
+    assert sdb.batches.get_batch(1) == batch and sdb.batches.get_open_batch() is None
+    assert latest_l2(sdb) == 3 and len(sdb.blocks.get_logs(LogFilter(0, 9))) == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # transactions: atomicity, savepoints
 

@@ -12,6 +12,8 @@ Lifecycle of a batch (fork 6: one L2 block per transaction)
     close_batch(n, state_root, local_exit_root, acc_input_hash)
                                                  one transaction: roots, closed, batch_l2_data
 
+    add_closed_batch(batch, blocks)              all three steps in one transaction
+
 `batch_l2_data` of a trusted batch is the concatenation of its transactions' fork-6 records
 (`L2Tx.encoded`) in `index_in_batch` order. While the batch is open it is assembled from the stored
 transactions when read (so a restarted sequencer can re-execute its work-in-progress batch), and it is
@@ -31,7 +33,8 @@ Every method is one database transaction: after any exception nothing of the cal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol
+from dataclasses import replace
+from typing import Final, Protocol, TypeAlias
 
 from services.common.statedb.errors import StateConflict
 from services.common.statedb.models import (
@@ -64,6 +67,9 @@ from services.common.statedb.rows import (
 )
 from services.common.statedb.sql import Database, Row, Transaction
 
+#: one fork-6 L2 block as `add_l2_block` takes it: the block, its transaction, receipt and logs
+BlockParts: TypeAlias = tuple[L2Block, L2Tx, Receipt, Sequence[Log]]
+
 #: the most batches `closed_batches_after` returns in one call
 MAX_BATCHES_PER_READ: Final = 1_000
 
@@ -79,6 +85,7 @@ class BatchRepository(Protocol):
     def close_batch(
         self, number: int, *, state_root: StateRoot, local_exit_root: Hash32, acc_input_hash: Hash32
     ) -> Batch: ...
+    def add_closed_batch(self, batch: Batch, blocks: Sequence[BlockParts]) -> None: ...
     def get_batch(self, number: int) -> Batch | None: ...
     def last_batch(self) -> Batch | None: ...
     def last_closed_batch(self) -> Batch | None: ...
@@ -246,6 +253,39 @@ class SqlBatchRepository:
             closed=True,
             forced_batch_number=stored.forced_batch_number,
         )
+
+    def add_closed_batch(self, batch: Batch, blocks: Sequence[BlockParts]) -> None:
+        """Write a whole closed batch with its blocks in one transaction (a forced batch executed in
+        one call, say): the same checks as open_batch, add_l2_block and close_batch, all or nothing.
+
+        A trusted batch's `batch_l2_data` must be its transactions' records back to back.
+        """
+        if not batch.closed or batch.state_root is None or batch.local_exit_root is None:
+            raise ValueError("add_closed_batch takes a closed Batch with its roots")
+        if batch.acc_input_hash is None:
+            raise ValueError("Batch.acc_input_hash is required once the batch is closed")
+        if batch.forced_batch_number is None:
+            records = b"".join(tx.encoded for _, tx, _, _ in blocks)
+            if batch.batch_l2_data != records:
+                raise ValueError("Batch.batch_l2_data must be the records of its transactions, in order")
+        opening = replace(
+            batch,
+            closed=False,
+            state_root=None,
+            local_exit_root=None,
+            acc_input_hash=None,
+            batch_l2_data=batch.batch_l2_data if batch.forced_batch_number is not None else b"",
+        )
+        with self._db.transaction():
+            self.open_batch(opening)
+            for block, tx, receipt, logs in blocks:
+                self.add_l2_block(block, tx, receipt, logs)
+            self.close_batch(
+                batch.number,
+                state_root=batch.state_root,
+                local_exit_root=batch.local_exit_root,
+                acc_input_hash=batch.acc_input_hash,
+            )
 
     # -- reads ---------------------------------------------------------------------------------
 
