@@ -29,6 +29,7 @@ slip) it says so next to the line.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -310,6 +311,41 @@ def process_tx_cost(*, code_length: int, is_deploy: bool) -> list[int]:
 
 #: updateSystemData after every processed transaction (§6.6): two SSTOREs and one keccak
 SYSTEM_UPDATE: Final = _c(S=50 + 2 * 70, B=1 + 2 * 8, K=1, P=2 * 3 * MCP)
+
+#: how the signature check of a transaction went (selects the ecrecover cost)
+SIGNATURE_VALID: Final = 0
+SIGNATURE_NO_ROOT: Final = 1
+SIGNATURE_REJECTED: Final = 2
+_ECRECOVER_BY_KIND: Final = (ECRECOVER_VALID, ECRECOVER_NO_ROOT, ECRECOVER_REJECTED)
+
+
+@functools.lru_cache(maxsize=4096)
+def tx_parse_counters(
+    rlp_length: int, data_length: int, field_values: tuple[int, int, int, int, int], signature: int
+) -> Counters:
+    """`rlp_parsing_cost` of a transaction, cached: `field_values` are gasPrice, gasLimit, value,
+    chainId and nonce, of which only the byte lengths matter."""
+    gas_price, gas_limit, value, chain_id, nonce = field_values
+    return Counters.from_vector(
+        rlp_parsing_cost(
+            rlp_length=rlp_length,
+            data_length=data_length,
+            gas_price=gas_price,
+            gas_limit=gas_limit,
+            value=value,
+            chain_id=chain_id,
+            nonce=nonce,
+            ecrecover=_ECRECOVER_BY_KIND[signature],
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def tx_process_counters(code_length: int, is_deploy: bool) -> Counters:
+    """`process_tx_cost` plus the system-contract update of an included transaction, cached."""
+    return Counters.from_vector(
+        _sum(process_tx_cost(code_length=code_length, is_deploy=is_deploy), SYSTEM_UPDATE)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,11 +658,17 @@ class TxMeter:
     data-dependent costs. Both are plain lists: the interpreter loop touches them once per opcode.
     """
 
-    __slots__ = ("counts", "extra")
+    __slots__ = ("counts", "extra", "used")
 
     def __init__(self) -> None:
         self.counts: tuple[list[int], list[int], list[int]] = ([0] * 256, [0] * 256, [0] * 256)
         self.extra: list[int] = [0] * 7
+        #: the code contexts that ran at all
+        self.used = [False, False, False]
+
+    def counts_for(self, ctx: int) -> list[int]:
+        self.used[ctx] = True
+        return self.counts[ctx]
 
     def add(self, cost: list[int]) -> None:
         extra = self.extra
@@ -639,10 +681,16 @@ class TxMeter:
     def total(self) -> Counters:
         out = list(self.extra)
         for ctx, counts in enumerate(self.counts):
+            if not self.used[ctx]:
+                continue
             table = OPCODE_COSTS[ctx]
-            for op, n in enumerate(counts):
-                if n:
-                    row = table[op]
-                    for i in range(7):
-                        out[i] += n * row[i]
+            for op in [op for op, n in enumerate(counts) if n]:
+                n, row = counts[op], table[op]
+                out[0] += n * row[0]
+                out[1] += n * row[1]
+                out[2] += n * row[2]
+                out[3] += n * row[3]
+                out[4] += n * row[4]
+                out[5] += n * row[5]
+                out[6] += n * row[6]
         return Counters.from_vector(out)

@@ -24,7 +24,7 @@ service. Reads are cached for the whole batch; each transaction's changes are ap
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from eth._utils.address import generate_contract_address
@@ -46,6 +46,7 @@ from eth_typing import Address, BlockNumber, Hash32
 
 from services.executor import counters
 from services.executor.errors import BatchRejected, ExecutorError, RomError, StateUnavailable
+from services.executor.roots import RootChain
 from services.executor.state import (
     BatchState,
     LocalStateTree,
@@ -262,18 +263,21 @@ _VM_ERRORS: Final[tuple[tuple[type[BaseException], RomError], ...]] = (
 
 
 class _Run:
-    """One batch being processed: the tree, its current root, the caches and the counters."""
+    """One batch being processed: its root chain, caches, counters and drafts of its receipts."""
 
     def __init__(
-        self, request: BatchRequest, tree: StateTree, root: H4, batch: BatchState, budget: counters.Counters
+        self,
+        request: BatchRequest,
+        chain: RootChain,
+        batch: BatchState,
+        budget: counters.Counters,
     ) -> None:
         self.request = request
         self.budget = budget
-        self.tree = tree
-        self.root = root
+        self.chain = chain
         self.batch = batch
         self.coinbase = Address(request.coinbase)
-        self.state = Fork6State(batch, self.context(1), Hash32(h4_to_bytes(root)))  # type: ignore[arg-type]
+        self.state = Fork6State(batch, self.context(1), Hash32(h4_to_bytes(chain.root)))  # type: ignore[arg-type]
         self.db = self.state.account_db
         self.counters = counters.Counters()
         self.touched: set[bytes] = set()
@@ -291,16 +295,12 @@ class _Run:
             chain_id=r.chain_id,
         )
 
-    def write(self, writes: Sequence[tuple[H4, int]]) -> None:
-        """Apply `writes` to the tree and to the read cache."""
-        if self.batch.new_programs:
-            self.tree.put_programs(self.batch.new_programs)
-            self.batch.new_programs = {}
-        self.root = self.tree.set_values(self.root, writes)
+    def write(self, writes: Sequence[tuple[H4, int]], tx: int) -> H4:
+        """Apply `writes` of transaction `tx` (0: the batch prologue) to the tree and the read cache."""
+        programs, self.batch.new_programs = self.batch.new_programs, {}
+        root = self.chain.apply(writes, tx, programs)
         self.batch.values.update(writes)
-
-    def storage(self, address: bytes, slot: int) -> int:
-        return self.batch.value(storage_key(address, slot))
+        return root
 
 
 def process_batch(request: BatchRequest, state: StateTree | NodeStore) -> BatchResult:
@@ -313,8 +313,12 @@ def process_batch(request: BatchRequest, state: StateTree | NodeStore) -> BatchR
 
 
 class BatchProcessor:
-    """Runs batches on one `StateTree`. `values_for(root)` may hand back a read cache that holds the
-    leaf values at `root` (the last batch's final state), so consecutive batches skip those reads."""
+    """Runs batches on one `StateTree`.
+
+    `values_for(root)` may hand over a read cache holding leaf values at `root` (typically the
+    previous batch's final state), so consecutive batches skip those reads; the processor takes
+    ownership of the dict and updates it. After a batch, `last_values` holds the leaf values at
+    `last_root` (None after an out-of-counters end, whose final root is not where the cache is)."""
 
     def __init__(
         self,
@@ -333,7 +337,8 @@ class BatchProcessor:
     def process(self, request: BatchRequest) -> BatchResult:
         root = _validate(request)
         cached = self._values_for(root) if self._values_for is not None else None
-        batch = BatchState(self.tree, root, dict(cached) if cached is not None else None)
+        batch = BatchState(self.tree, root, cached)
+        self.last_root, self.last_values = None, None
         try:
             result = self._process(request, root, batch)
         except StateUnavailable as exc:
@@ -345,7 +350,10 @@ class BatchProcessor:
         return result
 
     def _process(self, request: BatchRequest, root: H4, batch: BatchState) -> BatchResult:
-        run = _Run(request, self.tree, root, batch, self.budget)
+        return self._process_on(request, RootChain(self.tree, root), batch)
+
+    def _process_on(self, request: BatchRequest, chain: RootChain, batch: BatchState) -> BatchResult:
+        run = _Run(request, chain, batch, self.budget)
         new_acc = acc_input_hash(
             request.old_acc_input_hash,
             batch_hash_data(request.batch_l2_data),
@@ -383,26 +391,19 @@ class BatchProcessor:
         # §6.2: the GER's first timestamp, before any transaction
         batch_cost = counters.batch_cost(len(request.batch_l2_data), ger_key is not None)
         if ger_key is not None and batch.value(ger_key) == 0:
-            run.write([(ger_key, request.timestamp)])
-        batch_root = run.root
+            run.write([(ger_key, request.timestamp)], 0)
+        batch_root = chain.root
         exit_root_at_batch_start = batch.value(exit_root_key)
         run.counters = counters.Counters.from_vector(batch_cost)
 
         results: list[TxResult] = []
         if txs is None:
-            results.append(
-                TxResult(
-                    tx_hash=b"",
-                    rlp_tx=b"",
-                    error=RomError.INVALID_RLP,
-                    sender=None,
-                    state_root=h4_to_bytes(run.root),
-                )
-            )
+            invalid = TxResult(tx_hash=b"", rlp_tx=b"", error=RomError.INVALID_RLP, sender=None)
+            results.append(replace(invalid, state_root=h4_to_bytes(batch_root)))
         else:
             tx_count = batch.value(tx_count_key)
-            for tx, sender in zip(txs, senders, strict=True):
-                result = _process_tx(run, tx, sender, tx_count + 1)
+            for index, (tx, sender) in enumerate(zip(txs, senders, strict=True), start=1):
+                result = _process_tx(run, tx, sender, tx_count + 1, index)
                 results.append(result)
                 if result.error.is_out_of_counters:
                     break
@@ -411,12 +412,13 @@ class BatchProcessor:
 
         ooc = bool(results) and results[-1].error.is_out_of_counters
         if ooc:
-            run.root = bytes_to_h4(h4_to_bytes(batch_root))
+            final_root = batch_root
             local_exit_root = exit_root_at_batch_start
         else:
+            final_root = chain.root
             local_exit_root = batch.value(exit_root_key)
         return BatchResult(
-            new_state_root=h4_to_bytes(run.root),
+            new_state_root=h4_to_bytes(final_root),
             new_acc_input_hash=new_acc,
             new_local_exit_root=local_exit_root.to_bytes(32, "big"),
             new_batch_num=request.old_batch_num + 1,
@@ -452,28 +454,18 @@ def _touched(run: _Run) -> dict[bytes, AccountTouch]:
 def _tx_counters(
     tx: L2Transaction, sender: bytes | None, code_length: int, meter: counters.TxMeter | None
 ) -> counters.Counters:
-    if sender is None:
-        ecrecover = counters.ECRECOVER_REJECTED if not _in_signature_range(tx) else counters.ECRECOVER_NO_ROOT
+    if sender is not None:
+        signature = counters.SIGNATURE_VALID
+    elif _in_signature_range(tx):
+        signature = counters.SIGNATURE_NO_ROOT
     else:
-        ecrecover = counters.ECRECOVER_VALID
-    cost = counters.rlp_parsing_cost(
-        rlp_length=len(tx.signing_payload()),
-        data_length=len(tx.data),
-        gas_price=tx.gas_price,
-        gas_limit=tx.gas_limit,
-        value=tx.value,
-        chain_id=tx.chain_id or 0,
-        nonce=tx.nonce,
-        ecrecover=ecrecover,
-    )
-    total = counters.Counters.from_vector(cost)
+        signature = counters.SIGNATURE_REJECTED
+    fields = (tx.gas_price, tx.gas_limit, tx.value, tx.chain_id or 0, tx.nonce)
+    # only the byte lengths of the fields matter: key the cache on the highest byte of each
+    lengths = tuple(1 << (8 * ((v.bit_length() + 7) // 8)) >> 8 for v in fields)
+    total = counters.tx_parse_counters(len(tx.signing_payload()), len(tx.data), lengths, signature)
     if meter is not None:
-        tx_cost = counters.process_tx_cost(code_length=code_length, is_deploy=tx.to is None)
-        total = (
-            total
-            + counters.Counters.from_vector(counters._sum(tx_cost, counters.SYSTEM_UPDATE))
-            + meter.total()
-        )
+        total = total + counters.tx_process_counters(code_length, tx.to is None) + meter.total()
     return total
 
 
@@ -524,21 +516,23 @@ class _TxIdentity:
             tx_hash, rlp_tx = b"", b""
         return cls(tx_hash, rlp_tx, sender, tx.effective_gas_price(), tx.effective_percentage)
 
-    def result(self, error: RomError, state_root: bytes, tx_counters: counters.Counters) -> TxResult:
+    def result(self, error: RomError, tx_counters: counters.Counters, state_root: H4) -> TxResult:
         """The response of a transaction that did not change the state."""
         return TxResult(
             tx_hash=self.tx_hash,
             rlp_tx=self.rlp_tx,
             error=error,
             sender=self.sender,
-            state_root=state_root,
+            state_root=h4_to_bytes(state_root),
             effective_gas_price=self.effective_gas_price,
             effective_percentage=self.effective_percentage,
             counters=tx_counters,
         )
 
 
-def _process_tx(run: _Run, tx: L2Transaction, sender: bytes | None, block_number: int) -> TxResult:
+def _process_tx(
+    run: _Run, tx: L2Transaction, sender: bytes | None, block_number: int, index: int
+) -> TxResult:
     db = run.db
     db.lock_changes()
     identity = _TxIdentity.of(tx, sender)
@@ -546,9 +540,8 @@ def _process_tx(run: _Run, tx: L2Transaction, sender: bytes | None, block_number
     if error is not None or sender is None:
         tx_counters = _tx_counters(tx, sender, 0, None)
         run.counters = run.counters + tx_counters
-        return identity.result(
-            error or RomError.INTRINSIC_INVALID_SIGNATURE, h4_to_bytes(run.root), tx_counters
-        )
+        error = error or RomError.INTRINSIC_INVALID_SIGNATURE
+        return identity.result(error, tx_counters, run.chain.root)
     origin = Address(sender)
     egp = identity.effective_gas_price
     state = run.state
@@ -610,17 +603,17 @@ def _process_tx(run: _Run, tx: L2Transaction, sender: bytes | None, block_number
     exceeded = run.counters.first_exceeded(run.budget)
     if exceeded is not None and not run.request.no_counters:
         db.drop_pending()
-        return identity.result(
-            RomError[counters.OOC_ERROR_NAME[exceeded]], h4_to_bytes(run.root), tx_counters
-        )
+        ooc = RomError[counters.OOC_ERROR_NAME[exceeded]]
+        return identity.result(ooc, tx_counters, run.chain.root)
 
-    # one tree update for the transaction, then the system contract (§6.6)
+    # one tree update for the transaction and slot 0 of the system contract, then the root
+    # recorded at keccak(n ‖ 1) (§6.6; roots.py)
     writes = db.take_write_set()
     tx_count_key = storage_key(ADDRESS_SYSTEM, LAST_TX_STORAGE_POS)
-    run.write([*writes, (tx_count_key, block_number)])
-    root_after_tx = h4_to_int(run.root)
+    recorded = h4_to_int(run.write([*writes, (tx_count_key, block_number)], index))
     root_key = storage_key(ADDRESS_SYSTEM, state_root_slot(block_number))
-    run.write([(root_key, root_after_tx)])
+    state_root = run.chain.record_root(root_key, index)
+    run.batch.values[root_key] = recorded
 
     logs = tuple(
         Log(address=address, topics=tuple(t.to_bytes(32, "big") for t in topics), data=data)
@@ -636,12 +629,12 @@ def _process_tx(run: _Run, tx: L2Transaction, sender: bytes | None, block_number
         gas_refunded=refund,
         return_value=computation.output,
         create_address=create_address,
-        state_root=h4_to_bytes(run.root),
+        state_root=h4_to_bytes(state_root),
         logs=logs,
         effective_gas_price=egp,
         effective_percentage=tx.effective_percentage,
         has_gasprice_opcode=meter.executed(0x3A),
         has_balance_opcode=meter.executed(0x31),
-        write_set=(*writes, (tx_count_key, block_number), (root_key, root_after_tx)),
+        write_set=(*writes, (tx_count_key, block_number), (root_key, recorded)),
         counters=tx_counters,
     )

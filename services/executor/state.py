@@ -66,8 +66,9 @@ class StateTree(Protocol):
     def get_values(self, root: H4, keys: Sequence[H4]) -> list[int]:
         """The value of each key under `root` (0 when absent). Raises `StateUnavailable`."""
 
-    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]]) -> H4:
-        """The root of `root` with every (key, value) written, in order (0 deletes)."""
+    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]], tx: int = 0) -> H4:
+        """The root of `root` with every (key, value) written, in order (0 deletes). `tx` is the
+        ordinal of the transaction the writes belong to (0: the batch's GER write)."""
 
     def get_program(self, code_hash: H4) -> bytes | None:
         """The bytecode whose linear-Poseidon hash is `code_hash`, or None."""
@@ -95,7 +96,7 @@ class LocalStateTree:
         except MissingNodeError as exc:
             raise StateUnavailable(f"state root {h4_to_hex(root)} is not in the node store: {exc}") from exc
 
-    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]]) -> H4:
+    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]], tx: int = 0) -> H4:
         try:
             return self.tree.set_many(root, writes)
         except MissingNodeError as exc:
@@ -158,6 +159,7 @@ class BatchState:
         self.tree = tree
         self.base_root = base_root
         self.values: dict[H4, int] = {} if values is None else values
+
         #: bytecode by the integer form of its hash
         self.programs: dict[int, bytes] = {}
         #: bytecode deployed by this batch, to store with its writes

@@ -330,7 +330,8 @@ class Fork6Computation(BerlinComputation):
             if precompile is not None:
                 precompile(computation)
                 return computation
-            counts = cast(Fork6TransactionContext, transaction_context).meter.counts[_code_context(message)]
+            meter = cast(Fork6TransactionContext, transaction_context).meter
+            counts = meter.counts_for(_code_context(message))
             table = _OPCODE_LIST
             for opcode in computation.code:
                 counts[opcode] += 1

@@ -38,8 +38,8 @@ class CountingTree:
         self.get_calls.append(len(keys))
         return self.inner.get_values(root, keys)
 
-    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]]) -> H4:
-        return self.inner.set_values(root, writes)
+    def set_values(self, root: H4, writes: Sequence[tuple[H4, int]], tx: int = 0) -> H4:
+        return self.inner.set_values(root, writes, tx)
 
     def get_program(self, code_hash: H4) -> bytes | None:
         return self.inner.get_program(code_hash)
