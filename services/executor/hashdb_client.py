@@ -75,6 +75,8 @@ LOAD_CHUNK_NODES: Final = 20_000
 FLUSH_RETRY_S: Final = 0.5
 
 _Resp = TypeVar("_Resp", bound=Message)
+#: receives (calls, seconds) of the calls made for one batch
+_Stats = Callable[[int, float], None]
 _LEAF_FLAG: Final = 1
 _LOG = EventLogger("zkseq.executor.hashdb")
 
@@ -90,28 +92,20 @@ def _code(exc: grpc.RpcError) -> grpc.StatusCode | None:
 class _Unary(Generic[_Resp]):
     """One unary method on a blocking channel, with a deadline on every call and its timing."""
 
-    __slots__ = ("_call", "_stats", "timeout_s")
+    __slots__ = ("_call", "timeout_s")
 
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        method: str,
-        response: type[_Resp],
-        timeout_s: float,
-        stats: Callable[[int, float], None],
-    ) -> None:
+    def __init__(self, channel: grpc.Channel, method: str, response: type[_Resp], timeout_s: float) -> None:
         self._call = channel.unary_unary(
             f"/{SERVICE}/{method}", request_serializer=_serialize, response_deserializer=response.FromString
         )
         self.timeout_s = timeout_s
-        self._stats = stats
 
-    def __call__(self, request: Message) -> _Resp:
-        return self.many([request])[0]
+    def __call__(self, request: Message, stats: _Stats | None = None) -> _Resp:
+        return self.many([request], stats)[0]
 
-    def many(self, requests: Sequence[Message]) -> list[_Resp]:
-        """All `requests` in flight at once (at most FETCH_WINDOW), answers in order. Raises
-        `grpc.RpcError`."""
+    def many(self, requests: Sequence[Message], stats: _Stats | None = None) -> list[_Resp]:
+        """All `requests` in flight at once (at most FETCH_WINDOW), answers in order; `stats` gets
+        (calls, seconds). Raises `grpc.RpcError`."""
         start = time.perf_counter()
         out: list[_Resp] = []
         try:
@@ -121,7 +115,8 @@ class _Unary(Generic[_Resp]):
                 ]
                 out.extend(f.result() for f in futures)
         finally:
-            self._stats(len(requests), time.perf_counter() - start)
+            if stats is not None:
+                stats(len(requests), time.perf_counter() - start)
         return out
 
 
@@ -175,8 +170,10 @@ class NodeCache:
             self._old, self._young = young, {}
 
     def update(self, nodes: Iterable[tuple[H4, Node]]) -> None:
-        for node_hash, node in nodes:
-            self._put(node_hash, node)
+        young = self._young
+        young.update(nodes)
+        if len(young) >= self._half:
+            self._old, self._young = young, {}
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
@@ -237,13 +234,11 @@ def reachable(
     walk stops at nodes outside `pool`, which are already stored, and at nodes of `skip`)."""
     out: dict[H4, Node] = {}
     get = pool.get
-    stack = list(roots)
+    push = (stack := [r for r in roots if r not in skip]).append
     while stack:
         h = stack.pop()
-        if h in out or h in skip:
-            continue
         node = get(h)
-        if node is None:
+        if node is None or h in out:
             continue
         out[h] = node
         if node[8] == _LEAF_FLAG:  # its value node hangs under it, and nothing else
@@ -251,13 +246,13 @@ def reachable(
             value = get(value_hash)
             if value is not None:
                 out[value_hash] = value
-        else:
-            left: H4 = node[0:4]  # type: ignore[assignment]
-            right: H4 = node[4:8]  # type: ignore[assignment]
-            if left != ZERO_H4:
-                stack.append(left)
-            if right != ZERO_H4:
-                stack.append(right)
+            continue
+        left: H4 = node[0:4]  # type: ignore[assignment]
+        right: H4 = node[4:8]  # type: ignore[assignment]
+        if left in pool and left not in skip:
+            push(left)
+        if right in pool and right not in skip:
+            push(right)
     return out
 
 
@@ -403,19 +398,15 @@ class HashDBBackend:
         )
         self.nodes = NodeCache(node_cache_entries)
         self.programs = _ProgramCache(PROGRAM_CACHE_BYTES)
-
-        def ignore(_calls: int, _seconds: float) -> None:
-            pass
-
-        self._status = self.method("GetFlushStatus", pb.GetFlushStatusResponse, ignore)
+        channel, t = self._channel, timeout_s
+        self.get = _Unary(channel, "Get", pb.GetResponse, t)
+        self.get_program = _Unary(channel, "GetProgram", pb.GetProgramResponse, t)
+        self.load_db = _Unary(channel, "LoadDB", empty_pb2.Empty, t)
+        self.load_programs = _Unary(channel, "LoadProgramDB", empty_pb2.Empty, t)
+        self._status = _Unary(channel, "GetFlushStatus", pb.GetFlushStatusResponse, t)
         self.flushes = FlushPipeline(
-            self.method("LoadDB", empty_pb2.Empty, ignore),
-            self.method("LoadProgramDB", empty_pb2.Empty, ignore),
-            self.method("Flush", pb.FlushResponse, ignore),
+            self.load_db, self.load_programs, _Unary(channel, "Flush", pb.FlushResponse, t)
         )
-
-    def method(self, name: str, response: type[_Resp], stats: Callable[[int, float], None]) -> _Unary[_Resp]:
-        return _Unary(self._channel, name, response, self.timeout_s, stats)
 
     def open(self, keep: bool) -> HashDBSession:
         return HashDBSession(self, keep)
@@ -458,11 +449,6 @@ class HashDBSession:
         self._new_programs: dict[H4, bytes] = {}
         self.calls = 0
         self.seconds = 0.0
-        stats = self._count
-        self._get = backend.method("Get", pb.GetResponse, stats)
-        self._get_program = backend.method("GetProgram", pb.GetProgramResponse, stats)
-        self._load_db = backend.method("LoadDB", empty_pb2.Empty, stats)
-        self._load_programs = backend.method("LoadProgramDB", empty_pb2.Empty, stats)
 
     def _count(self, calls: int, seconds: float) -> None:
         self.calls += calls
@@ -500,7 +486,7 @@ class HashDBSession:
         deadline = time.monotonic() + self._backend.root_wait_s
         while True:
             try:
-                responses = self._get.many(requests)
+                responses = self._backend.get.many(requests, self._count)
                 break
             except grpc.RpcError as exc:
                 if _code(exc) is not grpc.StatusCode.NOT_FOUND or time.monotonic() >= deadline:
@@ -563,7 +549,7 @@ class HashDBSession:
         if code is not None:
             return code
         try:
-            code = self._get_program(pb.GetProgramRequest(key=_fea(code_hash))).data
+            code = self._backend.get_program(pb.GetProgramRequest(key=_fea(code_hash)), self._count).data
         except grpc.RpcError as exc:
             if _code(exc) is grpc.StatusCode.NOT_FOUND:
                 return None
@@ -580,13 +566,12 @@ class HashDBSession:
         """Test preloads go to the HashDB at once (stored only with update_merkle_tree = 1)."""
         try:
             if nodes:
-                self._load_db(load_db_request(nodes.items(), self.keep))
+                self._backend.load_db(load_db_request(nodes.items(), self.keep), self._count)
             if programs:
-                self._load_programs(
-                    pb.LoadProgramDBRequest(
-                        input_program_db={_hex(h): code for h, code in programs.items()}, persistent=self.keep
-                    )
+                request = pb.LoadProgramDBRequest(
+                    input_program_db={_hex(h): code for h, code in programs.items()}, persistent=self.keep
                 )
+                self._backend.load_programs(request, self._count)
         except grpc.RpcError as exc:
             raise _unavailable(exc) from None
 

@@ -74,6 +74,7 @@ from services.executor.vm import (
 from zkevm.batch import acc_input_hash, batch_hash_data
 from zkevm.errors import DecodeError, EncodingError, InvalidSignatureError
 from zkevm.field import H4, MAX_UINT256, bytes_to_h4, h4_to_bytes, h4_to_int, is_field_h4
+from zkevm.hashing import keccak256
 from zkevm.nodestore import NodeStore
 from zkevm.transaction import SECP256K1_HALF_N, SECP256K1_N, L2Transaction, decode_batch_l2_data
 
@@ -511,7 +512,8 @@ class _TxIdentity:
     @classmethod
     def of(cls, tx: L2Transaction, sender: bytes | None) -> _TxIdentity:
         try:
-            tx_hash, rlp_tx = tx.tx_hash(), tx.to_raw()
+            rlp_tx = tx.to_raw()
+            tx_hash = keccak256(rlp_tx)  # = tx.tx_hash(), without encoding it twice
         except EncodingError:  # a record the ROM reads but that has no standard encoding
             tx_hash, rlp_tx = b"", b""
         return cls(tx_hash, rlp_tx, sender, tx.effective_gas_price(), tx.effective_percentage)
