@@ -166,7 +166,7 @@ def suite(w3: Web3, anvil: Anvil) -> Suite:
 
 
 def l2_batch(nonce: int, transfers: int = 1) -> bytes:
-    """batchL2Data of `transfers` signed L2 transfers (a realistic small batch: 111 bytes per transfer)."""
+    """batchL2Data of `transfers` signed L2 transfers (a realistic small batch: 104 bytes per transfer)."""
     key = bytes.fromhex(ANVIL_TEST_KEYS[USER][2:])
     txs = [
         sign_transaction(

@@ -78,6 +78,8 @@ class Anvil:
     port: int
     log_path: Path
     _log: IO[bytes] = field(repr=False)
+    #: the log is a temporary file of ours, removed by stop()
+    _owns_log: bool = field(default=False, repr=False)
 
     @property
     def pid(self) -> int:
@@ -102,7 +104,8 @@ class Anvil:
         """Start anvil on 127.0.0.1 and a free port; return once it answers `eth_chainId`.
 
         Without `block_time_s` or `no_mining` it mines one block per transaction (automine).
-        `log_path` keeps anvil's output (default: a temporary file, left for post-mortems).
+        `log_path` keeps anvil's output; by default it goes to a temporary file that `stop()` removes
+        (read it before with `log_tail()`).
         """
         if block_time_s is not None and no_mining:
             raise ValueError("block_time_s and no_mining exclude each other")
@@ -115,6 +118,7 @@ class Anvil:
             args += ["--chain-id", str(chain_id)]
         args += list(extra_args)
 
+        owns_log = log_path is None
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="zkseq-anvil-", suffix=".log")
             os.close(fd)
@@ -123,7 +127,7 @@ class Anvil:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         try:
             host, port = _wait_listening(process, log_path, timeout_s)
-            node = cls(process, host, port, log_path, log)
+            node = cls(process, host, port, log_path, log, owns_log)
             node._wait_answering(timeout_s)
         except BaseException:
             _terminate(process, timeout_s=5.0)
@@ -152,6 +156,8 @@ class Anvil:
         """SIGTERM to anvil's PID, SIGKILL after `timeout_s`; returns its exit status."""
         code = _terminate(self.process, timeout_s)
         self._log.close()
+        if self._owns_log:
+            self.log_path.unlink(missing_ok=True)
         return code
 
     def __enter__(self) -> Anvil:
