@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 VECTORS ?= ../shared/spec/vectors
 STAMP := $(VENV)/.installed
 
-.PHONY: help install proto run test unit integration lint typecheck conformance bench clean
+.PHONY: help install proto contracts run test unit integration lint typecheck conformance bench clean
 
 help:
 	@echo "make install      virtual environment, Python packages, C extension, generated protos"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench        benchmarks; each prints its figures and its baseline"
 	@echo "make conformance  zkseq conformance $(VECTORS)"
 	@echo "make proto        regenerate Python code from protos/"
+	@echo "make contracts    compile contracts/src with solc-js into contracts/artifacts (committed)"
 	@echo "make lint         ruff + mypy --strict"
 
 $(STAMP): pyproject.toml setup.py zkevm/_poseidon.c
@@ -31,6 +32,9 @@ proto: $(STAMP)
 	if [ -n "$$protos" ]; then \
 	  $(BIN)/python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. $$protos; \
 	fi
+
+contracts:
+	cd contracts && npm ci --no-audit --no-fund && node compile.js
 
 run: install
 	@echo "The devnet is not built yet (issue 8). Nothing was started."; exit 1
