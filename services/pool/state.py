@@ -11,6 +11,7 @@ stale nonce in; a lagging balance can only let a transaction in that the executo
 (MarkFailed with BALANCE).
 """
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -67,26 +68,51 @@ def _fea(h: H4) -> hashdb_pb.Fea:
 
 
 class HashDBAccountState:
-    """Nonce and balance leaves read from the HashDB (`hashdb.v1` GetMany), one call per read."""
+    """Nonce and balance leaves read from the HashDB (`hashdb.v1` GetMany).
 
-    def __init__(self, channel: aio.Channel, roots: StateRootSource, timeout_s: float = 5.0) -> None:
+    Both leaves of an account are fetched in one call and kept by (root, address): the state at a
+    root never changes, so the cache is exact, and the pool's get_nonce-then-get_balance costs one
+    round trip. A new root simply misses.
+    """
+
+    def __init__(
+        self,
+        channel: aio.Channel,
+        roots: StateRootSource,
+        timeout_s: float = 5.0,
+        cache_entries: int = 65_536,
+    ) -> None:
         self._roots = roots
         self._get_many = UnaryMethod[hashdb_pb.GetManyRequest, hashdb_pb.GetManyResponse](
             channel, f"/{HASHDB_SERVICE}/GetMany", hashdb_pb.GetManyResponse, timeout_s
         )
+        self._cache: OrderedDict[tuple[H4, bytes], tuple[int, int]] = OrderedDict()
+        self._cache_entries = cache_entries
 
-    async def _leaf(self, key: H4) -> int:
+    async def account(self, address: Address) -> tuple[int, int]:
+        """(nonce, balance) of `address` at the latest root."""
         root = await self._roots.latest_state_root()
+        cached = self._cache.get((root, address))
+        if cached is not None:
+            self._cache.move_to_end((root, address))
+            return cached
+        request = hashdb_pb.GetManyRequest(
+            root=_fea(root), keys=[_fea(nonce_key(address)), _fea(balance_key(address))]
+        )
         try:
-            response = await self._get_many(hashdb_pb.GetManyRequest(root=_fea(root), keys=[_fea(key)]))
+            response = await self._get_many(request)
         except grpc.aio.AioRpcError as exc:
             raise Unavailable(
                 f"the HashDB could not read the state: {exc.code().name}: {exc.details()}"
             ) from exc
-        return int(response.values[0], 16)
+        pair = (int(response.values[0], 16), int(response.values[1], 16))
+        self._cache[(root, address)] = pair
+        if len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
+        return pair
 
     async def get_nonce(self, address: Address) -> int:
-        return await self._leaf(nonce_key(address))
+        return (await self.account(address))[0]
 
     async def get_balance(self, address: Address) -> int:
-        return await self._leaf(balance_key(address))
+        return (await self.account(address))[1]

@@ -53,6 +53,7 @@ import grpc
 
 from services.common.errors import ServiceError
 from zkevm.errors import DecodeError, InvalidSignatureError
+from zkevm.hashing import keccak256
 from zkevm.state_keys import Address
 from zkevm.transaction import (
     DEFAULT_EFFECTIVE_PERCENTAGE,
@@ -255,7 +256,8 @@ def check_transaction(raw: bytes, limits: PoolLimits) -> CheckedTransaction:
     return CheckedTransaction(
         tx=tx,
         raw=raw,
-        tx_hash=tx.tx_hash(),
+        # the decoder accepts only canonical RLP, so `raw` is exactly `tx.to_raw()` (spec §5.3)
+        tx_hash=keccak256(raw),
         sender=sender,
         batch_l2_data=tx.encode(),
         cost=tx.gas_limit * tx.gas_price + tx.value,
