@@ -496,7 +496,7 @@ class RedisPoolStore:
         max_txs_per_account: int,
         now_ms: int,
     ) -> Added | AddConflict:
-        """Insert (or replace) atomically after the pool-side rules 10–15 (validation.py)."""
+        """Insert (or replace) atomically, or refuse by the pool-side rules 10–15 (validation.py)."""
         tx = checked.tx
         reply = await self._run(
             "add",

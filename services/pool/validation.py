@@ -7,9 +7,9 @@ then a colon and the numbers that explain it. Wallets match on the wording ("non
 
 Order
 -----
-Rules that need only the bytes come first (no I/O); then the ones that need the sender's state
-(`AccountStateReader`); then the ones that need the pool itself, which the store checks atomically
-in Redis (`store.AddConflict`, turned into a rejection by `pool.Pool.add`).
+Rules that need only the bytes come first (no I/O). The others need the sender's state
+(`AccountStateReader`) and the pool itself; the store checks them atomically in Redis
+(`store.AddConflict`, turned into a rejection by `pool.Pool.add`).
 
     stateless, `check_transaction`
      1 invalid tx input               not a strict-RLP legacy transaction (ROM field widths)
@@ -21,21 +21,21 @@ in Redis (`store.AddConflict`, turned into a rejection by `pool.Pool.add`).
      7 exceeds block gas limit        gasLimit above the batch gas limit (30M, spec §6.1)
      8 intrinsic gas too low          gasLimit below 21000/53000 + 16 per non-zero + 4 per zero byte
      9 gas price too low              gasPrice below the minimum (1 gwei)
-    with the sender's state, `check_funds`
-    10 insufficient funds for gas * price + value    balance < gasLimit · gasPrice + value
-    in the store, atomically (one Lua script)
-    11 already known                  the same transaction is pending or selected
-    12 nonce too low                  nonce below the sender's next nonce
-    13 nonce too high                 nonce at or past next nonce + NONCE_WINDOW (64)
+    in the store, atomically (one Lua script), after reading the sender's nonce and balance
+    10 already known                  the same transaction is pending or selected
+    11 nonce too low                  nonce below the sender's next nonce
+    12 nonce too high                 nonce at or past next nonce + NONCE_WINDOW (64)
+    13 insufficient funds for gas * price + value    balance < gasLimit · gasPrice + value
     14 replacement transaction underpriced   the same sender and nonce is pending with a gas
                                       price at least as high (a replacement must pay more); or it
                                       is already selected for a batch
     15 txpool is full                 MAX_TXS (1024) live transactions, or MAX_TXS_PER_ACCOUNT (64)
                                       from this sender (a replacement never counts against either)
 
-The funds check runs in Python (uint256 arithmetic) before the script, but its verdict is handed
-to the script and reported after the nonce checks, so a stale transaction is always reported as
-"nonce too low" whatever its sender's balance.
+The sender's next nonce is the larger of the state nonce and the pool's own (one past the last
+nonce reported included). The funds check is uint256 arithmetic, so Python decides it
+(`funds_problem`) before the script runs, and the script reports it in its place: a stale
+transaction is "nonce too low" whatever its sender's balance, a resent one "already known".
 
 Differences from zkevm-node v0.4.x, on purpose: the funds check uses the full gasPrice (fork 6's
 effective percentage is 0xff, EGP is off); "exceeds block gas limit" is checked here instead of by a
@@ -85,10 +85,10 @@ class Rule(StrEnum):
     GAS_LIMIT = "exceeds_block_gas_limit"
     INTRINSIC_GAS = "intrinsic_gas_too_low"
     GAS_PRICE_TOO_LOW = "gas_price_too_low"
-    INSUFFICIENT_FUNDS = "insufficient_funds"
     ALREADY_KNOWN = "already_known"
     NONCE_TOO_LOW = "nonce_too_low"
     NONCE_TOO_HIGH = "nonce_too_high"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
     REPLACEMENT_UNDERPRICED = "replacement_underpriced"
     POOL_FULL = "pool_full"
     ACCOUNT_FULL = "account_full"
@@ -265,7 +265,7 @@ def check_transaction(raw: bytes, limits: PoolLimits) -> CheckedTransaction:
 
 
 def funds_problem(checked: CheckedTransaction, balance: int) -> str | None:
-    """Rule 10: the details of "insufficient funds" when `balance` cannot pay, else None."""
+    """Rule 13: the details of "insufficient funds" when `balance` cannot pay, else None."""
     if balance >= checked.cost:
         return None
     return f"address 0x{checked.sender.hex()} have {balance} want {checked.cost}"
