@@ -1,0 +1,215 @@
+"""`StateDBChain`: the chain and batch readers over the StateDB repositories.
+
+The repositories are synchronous (one database transaction per call); every read here runs on a
+worker thread (`asyncio.to_thread`), and a read that needs several repository calls (a block with
+its receipts and logs) makes them all in one hop. The repository subsets used are declared below,
+so any implementation with these methods will do (the SQL ones, over SQLite or PostgreSQL).
+
+"safe" and "finalized"
+----------------------
+As in zkevm-node, "safe" is the newest L2 block whose batch is virtual (sequenced on L1) and
+"finalized" the newest whose batch is verified; 0 (genesis) before any. Batches are virtualized and
+verified in order, so "block n is virtual" is monotone in n and the newest such block is found by
+bisection over the block numbers: about log2(latest) point reads, whatever the number of empty
+batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from services.common.statedb.errors import DatabaseUnavailable, QueryLimitExceeded, StateDBError
+from services.common.statedb.models import (
+    Batch,
+    Hash32,
+    L2Block,
+    L2Tx,
+    Log,
+    LogFilter,
+    Receipt,
+    VerifiedBatch,
+    VirtualBatch,
+)
+from services.jsonrpc.backends import BatchView, BlockLog, MinedTx
+from services.jsonrpc.errors import BackendUnavailable, InvalidParams, ServerError
+from services.jsonrpc.params import BlockTag
+
+_T = TypeVar("_T")
+
+
+class BlockRepository(Protocol):
+    def latest_block_number(self) -> int | None: ...
+    def block_by_number(self, number: int) -> L2Block | None: ...
+    def block_by_hash(self, block_hash: Hash32) -> L2Block | None: ...
+    def blocks_of_batch(self, batch_number: int) -> list[L2Block]: ...
+    def txs_of_block(self, number: int) -> list[L2Tx]: ...
+    def tx_by_hash(self, tx_hash: Hash32) -> L2Tx | None: ...
+    def receipt_by_hash(self, tx_hash: Hash32) -> Receipt | None: ...
+    def logs_of_tx(self, tx_hash: Hash32) -> list[Log]: ...
+    def get_logs(self, log_filter: LogFilter) -> list[Log]: ...
+
+
+class BatchRepository(Protocol):
+    def get_batch(self, number: int) -> Batch | None: ...
+    def last_batch(self) -> Batch | None: ...
+    def batch_number_of_l2_block(self, block_number: int) -> int | None: ...
+
+
+class VirtualBatchRepository(Protocol):
+    def get(self, batch_number: int) -> VirtualBatch | None: ...
+    def last_virtual_batch_number(self) -> int | None: ...
+    def is_block_virtualized(self, l2_block_number: int) -> bool: ...
+
+
+class VerifiedBatchRepository(Protocol):
+    def get(self, batch_number: int) -> VerifiedBatch | None: ...
+    def last_verified_batch_number(self) -> int | None: ...
+    def is_block_verified(self, l2_block_number: int) -> bool: ...
+
+
+class StateDBChain:
+    """`ChainReader` and `BatchReader` over the StateDB; safe to share between tasks."""
+
+    def __init__(
+        self,
+        blocks: BlockRepository,
+        batches: BatchRepository,
+        virtual_batches: VirtualBatchRepository,
+        verified_batches: VerifiedBatchRepository,
+    ) -> None:
+        self._blocks = blocks
+        self._batches = batches
+        self._virtual = virtual_batches
+        self._verified = verified_batches
+
+    async def _read(self, read: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.to_thread(read)
+        except QueryLimitExceeded as exc:
+            raise InvalidParams(str(exc)) from exc
+        except DatabaseUnavailable as exc:
+            raise BackendUnavailable(f"the state database is unavailable: {exc}") from exc
+        except StateDBError as exc:
+            raise ServerError(f"the state database failed: {exc}") from exc
+
+    # -- ChainReader ------------------------------------------------------------------------------
+
+    async def latest_block_number(self) -> int | None:
+        return await self._read(self._blocks.latest_block_number)
+
+    async def tagged_block_number(self, tag: BlockTag) -> int | None:
+        return await self._read(lambda: self._tagged(tag))
+
+    def _tagged(self, tag: BlockTag) -> int | None:
+        latest = self._blocks.latest_block_number()
+        if latest is None:
+            return None
+        if tag is BlockTag.EARLIEST:
+            return 0
+        if tag is BlockTag.SAFE:
+            return _newest_marked(latest, self._virtual.is_block_virtualized)
+        if tag is BlockTag.FINALIZED:
+            return _newest_marked(latest, self._verified.is_block_verified)
+        return latest
+
+    async def block(self, number: int) -> L2Block | None:
+        return await self._read(lambda: self._blocks.block_by_number(number))
+
+    async def block_by_hash(self, block_hash: bytes) -> L2Block | None:
+        return await self._read(lambda: self._blocks.block_by_hash(Hash32(block_hash)))
+
+    async def block_txs(self, block: L2Block) -> list[MinedTx]:
+        return await self._read(lambda: self._block_txs(block))
+
+    def _block_txs(self, block: L2Block) -> list[MinedTx]:
+        mined = []
+        for tx in self._blocks.txs_of_block(block.number):
+            item = self._mined(tx, block.hash)
+            if item is not None:
+                mined.append(item)
+        return mined
+
+    def _mined(self, tx: L2Tx, block_hash: bytes) -> MinedTx | None:
+        receipt = self._blocks.receipt_by_hash(tx.hash)
+        if receipt is None:  # written with its transaction; absent only mid-reorg
+            return None
+        return MinedTx(tx, receipt, tuple(self._blocks.logs_of_tx(tx.hash)), block_hash)
+
+    async def mined_tx(self, tx_hash: bytes) -> MinedTx | None:
+        def read() -> MinedTx | None:
+            tx = self._blocks.tx_by_hash(Hash32(tx_hash))
+            if tx is None:
+                return None
+            block = self._blocks.block_by_number(tx.l2_block_number)
+            return None if block is None else self._mined(tx, block.hash)
+
+        return await self._read(read)
+
+    async def logs(self, log_filter: LogFilter) -> list[BlockLog]:
+        def read() -> list[BlockLog]:
+            logs = self._blocks.get_logs(log_filter)
+            hashes: dict[int, bytes] = {}
+            for number in sorted({log.block_number for log in logs}):
+                block = self._blocks.block_by_number(number)
+                hashes[number] = block.hash if block is not None else bytes(32)
+            return [BlockLog(log, hashes[log.block_number]) for log in logs]
+
+        return await self._read(read)
+
+    # -- BatchReader ------------------------------------------------------------------------------
+
+    async def last_batch_number(self) -> int | None:
+        batch = await self._read(self._batches.last_batch)
+        return None if batch is None else batch.number
+
+    async def last_virtual_batch_number(self) -> int | None:
+        return await self._read(self._virtual.last_virtual_batch_number)
+
+    async def last_verified_batch_number(self) -> int | None:
+        return await self._read(self._verified.last_verified_batch_number)
+
+    async def batch_number_of_block(self, block_number: int) -> int | None:
+        return await self._read(lambda: self._batches.batch_number_of_l2_block(block_number))
+
+    async def is_block_virtualized(self, block_number: int) -> bool:
+        return await self._read(lambda: self._virtual.is_block_virtualized(block_number))
+
+    async def is_block_verified(self, block_number: int) -> bool:
+        return await self._read(lambda: self._verified.is_block_verified(block_number))
+
+    async def batch(self, number: int) -> BatchView | None:
+        def read() -> BatchView | None:
+            batch = self._batches.get_batch(number)
+            if batch is None:
+                return None
+            blocks = self._blocks.blocks_of_batch(number)
+            txs = [mined for block in blocks for mined in self._block_txs(block)]
+            virtual = self._virtual.get(number)
+            verified = self._verified.get(number)
+            return BatchView(
+                batch=batch,
+                blocks=tuple(blocks),
+                txs=tuple(txs),
+                sequence_tx_hash=None if virtual is None else virtual.l1_tx_hash,
+                verify_tx_hash=None if verified is None else verified.l1_tx_hash,
+            )
+
+        return await self._read(read)
+
+
+def _newest_marked(latest: int, is_marked: Callable[[int], bool]) -> int:
+    """The largest n in [0, latest] with is_marked(n), for a predicate true on a prefix of the
+    blocks; the genesis block counts as marked (it is final by definition)."""
+    low, high = 0, latest
+    if high == 0 or is_marked(high):
+        return high
+    # invariant: block `low` is marked (or genesis), block `high` is not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if is_marked(middle):
+            low = middle
+        else:
+            high = middle
+    return low
