@@ -134,9 +134,19 @@ def _address(key: bytes) -> bytes:
 
 @dataclass
 class Workload:
+    """A genesis and `n_txs` transactions on it, signed anew for every run (`fresh`): zkevm caches
+    recovered senders per signature, so a run that reused another run's signatures would skip the
+    secp256k1 recovery that every real transaction costs."""
+
     name: str
     genesis: list[GenesisAccount]
-    txs: list[L2Transaction]
+    n_txs: int
+    sign: Callable[[int, int], L2Transaction]  # (index, run) -> transaction
+    runs: int = 0
+
+    def fresh(self) -> list[L2Transaction]:
+        self.runs += 1
+        return [self.sign(i, self.runs) for i in range(self.n_txs)]
 
 
 def workloads(n_txs: int, n_senders: int) -> list[Workload]:
@@ -144,27 +154,30 @@ def workloads(n_txs: int, n_senders: int) -> list[Workload]:
     senders = [_address(k) for k in keys]
     recipients = [keccak256(b"bench recipient %d" % i)[12:] for i in range(n_txs)]
     funded = [GenesisAccount(a, balance=1_000 * ETHER) for a in senders]
-    eth, erc20 = [], []
-    for i in range(n_txs):
-        s = i % n_senders
-        nonce = i // n_senders
-        eth.append(
-            sign_transaction(
-                nonce=nonce, gas_price=GWEI, gas_limit=21_000, to=recipients[i], value=1 + i,
-                chain_id=CHAIN_ID, private_key=keys[s],
-            )
+
+    def amount(i: int, run: int) -> int:  # the same accounts every run, never the same signature
+        return 1 + i + run * n_txs
+
+    def eth(i: int, run: int) -> L2Transaction:
+        return sign_transaction(
+            nonce=i // n_senders, gas_price=GWEI, gas_limit=21_000, to=recipients[i],
+            value=amount(i, run), chain_id=CHAIN_ID, private_key=keys[i % n_senders],
         )  # fmt: skip
-        data = TRANSFER_SELECTOR + recipients[i].rjust(32, b"\x00") + (1 + i).to_bytes(32, "big")
-        erc20.append(
-            sign_transaction(
-                nonce=nonce, gas_price=GWEI, gas_limit=100_000, to=TOKEN, value=0, data=data,
-                chain_id=CHAIN_ID, private_key=keys[s],
-            )
+
+    def erc20(i: int, run: int) -> L2Transaction:
+        data = TRANSFER_SELECTOR + recipients[i].rjust(32, b"\x00") + amount(i, run).to_bytes(32, "big")
+        return sign_transaction(
+            nonce=i // n_senders, gas_price=GWEI, gas_limit=100_000, to=TOKEN, value=0, data=data,
+            chain_id=CHAIN_ID, private_key=keys[i % n_senders],
         )  # fmt: skip
+
     token = GenesisAccount(
         TOKEN, nonce=1, bytecode=token_runtime(), storage={balance_slot(a): 10**30 for a in senders}
     )
-    return [Workload("ETH transfers", funded, eth), Workload("ERC-20 transfers", [*funded, token], erc20)]
+    return [
+        Workload("ETH transfers", funded, n_txs, eth),
+        Workload("ERC-20 transfers", [*funded, token], n_txs, erc20),
+    ]
 
 
 def batch_request(root: bytes, txs: Sequence[L2Transaction], batch_num: int, acc: bytes) -> BatchRequest:
@@ -344,7 +357,7 @@ def ceiling(workload: Workload) -> float:
             db.code[acc.address] = acc.bytecode
         for slot, value in acc.storage.items():
             db.storage[(acc.address, slot)] = value
-    raw = [BerlinTransactionBuilder.decode(tx.to_raw()) for tx in workload.txs]
+    raw = [BerlinTransactionBuilder.decode(tx.to_raw()) for tx in workload.fresh()]
     start = time.perf_counter()
     for tx in raw:
         state.lock_changes()
@@ -367,7 +380,7 @@ def engine(workload: Workload, batch_txs: int, profile: bool) -> tuple[float, st
         profiler.enable()
     start = time.perf_counter()
     acc = bytes(32)
-    for n, txs in enumerate(chunks(workload.txs, batch_txs)):
+    for n, txs in enumerate(chunks(workload.fresh(), batch_txs)):
         request = batch_request(h4_to_bytes(root), txs, n, acc)
         requests.append(request)
         result = processor.process(request)
@@ -451,13 +464,14 @@ def _proto(request: BatchRequest) -> pb.ProcessBatchRequest:
 async def through_services(services: Services, workload: Workload, batch_txs: int) -> list[float]:
     """Seconds of each ProcessBatch call, in order."""
     root = await asyncio.to_thread(load_genesis, services.hashdb_port, workload.genesis)
+    signed = workload.fresh()
     async with aio.insecure_channel(f"127.0.0.1:{services.executor_port}") as channel:
         process = UnaryMethod[pb.ProcessBatchRequest, pb.ProcessBatchResponse](
             channel, "/executor.v1.ExecutorService/ProcessBatch", pb.ProcessBatchResponse, 300
         )
         acc = bytes(32)
         seconds = []
-        for n, txs in enumerate(chunks(workload.txs, batch_txs)):
+        for n, txs in enumerate(chunks(signed, batch_txs)):
             request = _proto(batch_request(h4_to_bytes(root), txs, n, acc))
             start = time.perf_counter()
             response = await process(request)
@@ -514,7 +528,7 @@ def breakdown(hashdb_port: int, workload: Workload, batch_txs: int) -> str:
         executor = Executor(HashDBBackend(f"127.0.0.1:{hashdb_port}", 60))
         acc = bytes(32)
         wall = 0.0
-        for n, txs in enumerate(chunks(workload.txs, batch_txs)):
+        for n, txs in enumerate(chunks(workload.fresh(), batch_txs)):
             if n == 1:
                 totals.clear()
                 start = time.perf_counter()
@@ -529,7 +543,7 @@ def breakdown(hashdb_port: int, workload: Workload, batch_txs: int) -> str:
             else:
                 setattr(owner, name, original)
     lines = [f"  {'stage':<52}{'ms/tx':>7}{'share':>8}"]
-    n_txs = len(workload.txs) - batch_txs
+    n_txs = workload.n_txs - batch_txs
     accounted = 0.0
     for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         accounted += seconds
@@ -564,7 +578,7 @@ async def main_async(args: argparse.Namespace) -> None:
         services = await start_services(Path(tmp))
         try:
             for w in loads:
-                n = len(w.txs)
+                n = w.n_txs
                 ceil_s, engine_s = ceilings[w.name], engines[w.name]
                 cold = await through_services(
                     services, w, args.batch_txs
