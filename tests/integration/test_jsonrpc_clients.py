@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth.rlp.headers import BlockHeader
 from eth_account import Account as EthAccount
 from hexbytes import HexBytes
 from web3 import Web3
@@ -117,6 +118,26 @@ def test_web3_reads_the_chain(stack: JsonRpcStack) -> None:
     first_tx: Any = block["transactions"][0]
     assert first_tx["hash"] == chain.txs["bob"].tx_hash()
     assert w3.eth.get_block(block["hash"])["number"] == 5
+    for number in range(6):  # every header the server shows hashes to the block's hash
+        shown = w3.eth.get_block(number)
+        header = BlockHeader(
+            difficulty=shown["difficulty"],
+            block_number=shown["number"],
+            gas_limit=shown["gasLimit"],
+            timestamp=shown["timestamp"],
+            coinbase=bytes.fromhex(shown["miner"][2:]),
+            parent_hash=shown["parentHash"],
+            uncles_hash=shown["sha3Uncles"],
+            state_root=shown["stateRoot"],
+            transaction_root=shown["transactionsRoot"],
+            receipt_root=shown["receiptsRoot"],
+            bloom=int.from_bytes(shown["logsBloom"], "big"),
+            gas_used=shown["gasUsed"],
+            extra_data=shown["extraData"],
+            mix_hash=shown["mixHash"],
+            nonce=shown["nonce"],
+        )
+        assert header.hash == bytes(shown["hash"])
     assert w3.eth.get_block("safe")["number"] == 4 and w3.eth.get_block("finalized")["number"] == 3
     store_hash = HexBytes(chain.txs["store"].tx_hash())
     tx = w3.eth.get_transaction(store_hash)
