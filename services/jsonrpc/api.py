@@ -11,8 +11,10 @@ transactions.
 A state read at a block the chain does not have is -32000 "header not found"; a block or
 transaction lookup that finds nothing is `null`. eth_feeHistory and eth_maxPriorityFeePerGas are
 answered -32601 with a hint, as in zkevm-node (which does not serve them): the chain has legacy gas
-prices only, and that error is what makes ethers fall back to eth_gasPrice (web3.py and cast need
-a gas price strategy / --legacy, see the tests).
+prices only. ethers ignores that error and, seeing no baseFeePerGas in blocks, sends legacy
+transactions priced with eth_gasPrice; web3.py (without a gas price strategy) and cast (without
+--legacy) stop with this error, whose message says what to do (tests/integration/
+test_jsonrpc_clients.py checks all three).
 """
 
 from __future__ import annotations
