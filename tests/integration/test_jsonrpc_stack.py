@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import pytest
+from google.protobuf import empty_pb2
 from grpc import aio
 
 from protos.executor.v1 import executor_pb2 as executor_pb
@@ -325,6 +326,12 @@ class JsonRpcStack:
             executor_pb.ProcessBatchResponse,
             60,
         )
+        self.flush_status = UnaryMethod[empty_pb2.Empty, executor_pb.GetFlushStatusResponse](
+            executor_channel,
+            "/executor.v1.ExecutorService/GetFlushStatus",
+            executor_pb.GetFlushStatusResponse,
+            10,
+        )
 
     async def _start_front(self) -> None:
         assert self.hashdb is not None
@@ -407,6 +414,12 @@ class JsonRpcStack:
         )
         response = await self.process(request)
         assert response.error == executor_pb.EXECUTOR_ERROR_NO_ERROR
+        # as a sequencer must: store the blocks only once the HashDB holds their state (the executor
+        # hands a batch's nodes to the HashDB in the background)
+        deadline = asyncio.get_running_loop().time() + 30
+        while (await self.flush_status(empty_pb2.Empty())).stored_flush_id < response.flush_id:
+            assert asyncio.get_running_loop().time() < deadline, "the executor's flush was not stored in time"
+            await asyncio.sleep(0.01)
         mined = []
         for tx, result in zip(txs, response.responses, strict=True):
             assert result.error in (executor_pb.ROM_ERROR_NO_ERROR, executor_pb.ROM_ERROR_EXECUTION_REVERTED)
