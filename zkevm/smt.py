@@ -378,6 +378,8 @@ class SparseMerkleTree:
     def _update(self, h: H4, depth: int, items: list[tuple[H4, H4 | None]]) -> _Sub:
         if depth > MAX_DEPTH:
             raise TreeError(f"path deeper than {MAX_DEPTH}: corrupt node store")
+        if len(items) == 1 and items[0][1] is not None:
+            return self._write_one(h, depth, items[0][0], items[0][1])
         if h == ZERO_H4:
             return self._build(depth, [_PendingLeaf(k, v) for k, v in items if v is not None])
         node = self._load(h)
@@ -399,6 +401,54 @@ class SparseMerkleTree:
         if right is None and not left_items and left != ZERO_H4:
             left = self._as_sub(_left(node), flip_path_bit(items[0][0], depth), depth + 1)
         return self._combine(left, right, depth)
+
+    def _write_one(self, h: H4, depth: int, key: H4, valh: H4) -> _Sub:
+        """One non-zero write into the subtree `h` at `depth`: the hot path of small write sets.
+
+        Walks down once and re-hashes the path once, like `set`. A non-zero write never empties a
+        subtree, so only the bottom can produce a lone leaf (returned pending, for the parents to
+        place); an intermediate node on the path stays intermediate."""
+        get_node = self.store.get_node
+        path: list[Node] = []
+        d = depth
+        node: Node | None = None
+        while h != ZERO_H4:
+            node = get_node(h)
+            if node is None:
+                raise MissingNodeError(h4_to_hex(h))
+            if node[8] == _LEAF_FLAG:
+                break
+            path.append(node)
+            h = node[4:8] if (key[d & 3] >> (d >> 2)) & 1 else node[0:4]  # type: ignore[assignment]
+            d += 1
+            if d > MAX_DEPTH:
+                raise TreeError(f"path of key {key} is deeper than {MAX_DEPTH}: corrupt node store")
+        else:
+            node = None
+        child: H4
+        if node is None or node[0:4] == remove_key_bits(key, d):
+            if not path:
+                return _PendingLeaf(key, valh)
+            child = self._save_leaf(remove_key_bits(key, d), valh)
+        else:
+            # another key's leaf: split it (two distinct leaves always build an intermediate node)
+            found = _PendingLeaf(join_key(_left(node), key, d), _right(node))
+            split = self._build(d, [found, _PendingLeaf(key, valh)])
+            if not path:
+                return split
+            child = split  # type: ignore[assignment]
+        hasher = self._hash
+        put_node = self.store.put_node
+        for i in range(len(path) - 1, -1, -1):
+            dd = depth + i
+            sib = path[i]
+            if (key[dd & 3] >> (dd >> 2)) & 1:
+                preimage = (*sib[0:4], *child, 0, 0, 0, 0)
+            else:
+                preimage = (*child, *sib[4:8], 0, 0, 0, 0)
+            child = hasher(preimage)
+            put_node(child, preimage)
+        return child
 
     def _as_sub(self, h: H4, path_key: H4, depth: int) -> _Sub:
         node = self._load(h)
