@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from services.ethtxmanager.fees import Fees
 
