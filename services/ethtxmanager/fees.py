@@ -61,8 +61,8 @@ class Fees:
 
 
 def raised(value: int, percent: int) -> int:
-    """`value` raised by `percent`, rounded up (so a raise of a positive value is never zero)."""
-    return (value * (100 + percent) + 99) // 100
+    """`value` raised by `percent`, rounded up, and by at least 1 wei (so zero fees rise too)."""
+    return max(value + 1, (value * (100 + percent) + 99) // 100)
 
 
 def suggest(kind: FeeKind, *, gas_price: int, base_fee: int | None, tip: int) -> Fees:
@@ -87,19 +87,20 @@ def first(suggested: Fees, cap: int | None) -> Fees:
     return capped(suggested, cap)
 
 
+def _raised_fees(fees: Fees, percent: int) -> Fees:
+    if fees.kind is FeeKind.LEGACY:
+        return Fees(fees.kind, raised(fees.price, percent))
+    return Fees(fees.kind, raised(fees.price, percent), raised(fees.tip, percent))
+
+
 def bump(old: Fees, suggested: Fees, percent: int, cap: int | None) -> Fees | None:
     """The fees of a re-send of `old`: at least `old` raised by `percent` and at least `suggested`,
     capped; None when the cap leaves less than geth's replacement minimum above `old`."""
     if suggested.kind is not old.kind:
         raise ValueError(f"cannot re-price a {old.kind} transaction with {suggested.kind} fees")
-    tip = max(suggested.tip, raised(old.tip, percent))
-    price = max(suggested.price, raised(old.price, percent), tip)
-    new = capped(Fees(old.kind, price, tip), cap)
-    minimum = Fees(
-        old.kind,
-        raised(old.price, REPLACEMENT_MIN_PERCENT),
-        raised(old.tip, REPLACEMENT_MIN_PERCENT),
-    )
-    if not new.at_least(minimum) or new == old:
+    wanted = _raised_fees(old, percent)
+    tip = max(suggested.tip, wanted.tip)
+    new = capped(Fees(old.kind, max(suggested.price, wanted.price, tip), tip), cap)
+    if not new.at_least(_raised_fees(old, REPLACEMENT_MIN_PERCENT)):
         return None
     return new
