@@ -620,3 +620,60 @@ def test_the_entrypoint_runs_the_named_service_module() -> None:
         ["sh", str(DEPLOY / "docker" / "entrypoint.sh")], capture_output=True, text=True, check=False
     )
     assert usage.returncode == 64 and "one of: hashdb executor" in usage.stderr
+
+
+# -- monitoring files -----------------------------------------------------------------------------
+
+
+def test_the_scrape_config_keeps_exactly_the_pods_and_ports_the_manifests_annotate() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for rule_file in config["rule_files"]:
+        assert (DEPLOY / "prometheus" / rule_file).is_file(), rule_file
+    (job,) = config["scrape_configs"]
+    (sd,) = job["kubernetes_sd_configs"]
+    assert sd["role"] == "pod" and sd["namespaces"]["names"] == [NAMESPACE]
+    keep = {
+        tuple(r["source_labels"]): r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"
+    }
+    assert keep[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)] == "true"
+    part_of = keep[("__meta_kubernetes_pod_label_app_kubernetes_io_part_of",)]
+    port_name = keep[("__meta_kubernetes_pod_container_port_name",)]
+    for overlay in OVERLAYS:
+        for pod, container, _ in zkseq_containers(rendered(overlay)):
+            assert re.fullmatch(part_of, pod.labels["app.kubernetes.io/part-of"]), pod.name
+            names = [
+                p.get("name", "") for p in container["ports"] if re.fullmatch(port_name, p.get("name", ""))
+            ]
+            assert len(names) == 1, f"{pod.name}: one container port named like {port_name!r}"
+
+
+def test_the_dashboard_is_a_grafana_dashboard_on_a_prometheus_datasource_variable() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "zkseq-dashboard.json").read_text())
+    assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 36
+    (variable,) = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"], variable["name"]) == (
+        "datasource",
+        "prometheus",
+        "datasource",
+    )
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for topic in (
+        "transactions per second",
+        "close reasons",
+        "executor",
+        "hashdb",
+        "pool size",
+        "l1 resends",
+    ):
+        assert topic in titles, topic
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["expr"].strip() and target["datasource"]["uid"] == "${datasource}"
