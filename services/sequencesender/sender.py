@@ -1,8 +1,8 @@
 """The sequence sender: closed batches → sequenceBatches transactions, through the EthTxManager.
 
     every SEND_INTERVAL_S (one asyncio task)
-      1. stopped by an alarm?                                      → wait (for good)
-      2. ask the EthTxManager about the sequences in flight; drop the confirmed and the failed
+      1. ask the EthTxManager about the sequences in flight; drop the confirmed and the failed
+      2. stopped by an alarm?                                      → wait (for good)
       3. MAX_IN_FLIGHT sequences on their way?                     → wait
       4. read L1's lastBatchSequenced and its accInputHash (one block); the accInputHash must be
          the one zkseq stored for that batch, else raise the alarm (this also re-raises an alarm
@@ -225,11 +225,13 @@ class SequenceSender:
                 await asyncio.wait_for(stop.wait(), pause)
 
     async def tick(self) -> TickResult:
-        if self._alarms.stopped:
-            return self._wait(WaitReason.ALARM)
         if self._state is None:
             self._state = await self._recover()
         state = self._state
+        if self._alarms.stopped:
+            # nothing is sent any more; what is on its way is still followed, for the status
+            await self._refresh(state)
+            return self._wait(WaitReason.ALARM)
         if self._pending_add is not None:
             return await self._add(self._pending_add)
         await self._refresh(state)
