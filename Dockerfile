@@ -45,7 +45,8 @@ RUN python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_ou
         $(find protos -name '*.proto') \
  && pip install --no-deps .
 
-# services.common.l1 reads the contract ABIs from <package root>/../contracts/artifacts: put them there
+# services.common.l1 reads the contract ABIs from contracts/artifacts beside the `services` package
+# (in site-packages once installed): put them there
 RUN cd / \
  && artifacts="$(python -c 'from services.common.l1.artifacts import ARTIFACTS_DIR; print(ARTIFACTS_DIR)')" \
  && mkdir -p "$artifacts" \
