@@ -204,6 +204,8 @@ class Devnet:
     metrics_ports: dict[str, int]
     jsonrpc_url: str
     processes: dict[str, Process]
+    #: the environment the local overlay's L1 deploy Job script ran with
+    l1_deploy_env: dict[str, str]
 
     def scrape(self, service: str) -> str:
         url = f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
@@ -290,19 +292,17 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
                 "ZKSEQ_HASHDB_LMDB_SYNC": "0",
             },
         )
-        deployer = start(
-            "l1_deploy",
-            "",
-            {
-                "ZKSEQ_L1_DEPLOY_L1_RPC_URL": anvil.rpc_url,
-                "ZKSEQ_L1_DEPLOY_KEY_FILE": str(tmp / "l1-key"),
-                "ZKSEQ_L1_DEPLOY_GENESIS_FILE": str(tmp / "genesis.json"),
-                "ZKSEQ_L1_DEPLOY_L2_CHAIN_ID": str(L2_CHAIN_ID),
-                "ZKSEQ_L1_DEPLOY_ROLLUP_ADDRESS": create_address(COINBASE, 2),
-                "ZKSEQ_L1_DEPLOY_GLOBAL_EXIT_ROOT_MANAGER_ADDRESS": create_address(COINBASE, 1),
-                "PYTHONPATH": str(REPO),
-            },
-        )
+        l1_deploy_env = {
+            "ZKSEQ_L1_DEPLOY_L1_RPC_URL": anvil.rpc_url,
+            "ZKSEQ_L1_DEPLOY_KEY_FILE": str(tmp / "l1-key"),
+            "ZKSEQ_L1_DEPLOY_GENESIS_FILE": str(tmp / "genesis.json"),
+            "ZKSEQ_L1_DEPLOY_L2_CHAIN_ID": str(L2_CHAIN_ID),
+            # where a fresh anvil puts them for the deployer (the local overlay's config names them)
+            "ZKSEQ_L1_DEPLOY_ROLLUP_ADDRESS": create_address(COINBASE, 2),
+            "ZKSEQ_L1_DEPLOY_GLOBAL_EXIT_ROOT_MANAGER_ADDRESS": create_address(COINBASE, 1),
+            "PYTHONPATH": str(REPO),
+        }
+        deployer = start("l1_deploy", "", l1_deploy_env)
         hashdb_url = f"127.0.0.1:{hashdb.wait_for('hashdb_serving')['port']}"
         executor = start(
             "executor",
@@ -395,6 +395,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
             metrics_ports={name: int(record["metrics_port"]) for name, record in ready.items()},
             jsonrpc_url=f"http://127.0.0.1:{ready['jsonrpc']['port']}",
             processes=processes,
+            l1_deploy_env=l1_deploy_env,
         )
     finally:
         for process in reversed(list(processes.values())):
@@ -405,6 +406,35 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_the_local_l1_deploy_job_can_run_again_and_sends_nothing(devnet: Devnet) -> None:
+    """The Job may be retried (backoffLimit) or re-applied: a second run finds the rollup."""
+    again = subprocess.run(
+        [sys.executable, str(L1_DEPLOY)],
+        env={**os.environ, **devnet.l1_deploy_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout.splitlines()[-1])["event"] == "l1_deploy_already_deployed"
+    # an address no contract of the deployer can get: nothing may be sent
+    wrong = {
+        **devnet.l1_deploy_env,
+        "ZKSEQ_L1_DEPLOY_ROLLUP_ADDRESS": "0x000000000000000000000000000000000000dEaD",
+    }
+    refused = subprocess.run(
+        [sys.executable, str(L1_DEPLOY)],
+        env={**os.environ, **wrong},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert json.loads(refused.stdout.splitlines()[-1])["event"] == "l1_deploy_wrong_addresses"
 
 
 def json_rpc(url: str, method: str, params: list[Any]) -> Any:
