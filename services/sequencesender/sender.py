@@ -24,7 +24,8 @@ a retried Add (an answer lost on the way) stores nothing new. After a restart th
 flight, confirmed and failed are read back from the EthTxManager (List) before anything is sent.
 An Add whose answer was lost is retried, unchanged, before any other. A FAILED transaction
 sequenced nothing (it reverted), so its batches are packed again under a new id
-(`sequence:<first>-<last>#<attempt>`).
+(`sequence:<first>-<last>#<attempt>`). If L1 shows fewer batches than the EthTxManager confirmed (a
+lagging node, or a reorg deeper than its confirmations) the sender waits rather than guess.
 
 Forced batches are sequenced like the others, with their minForcedTimestamp (the L1 timestamp of
 their forceBatch, from the StateDB's forced batches) and global exit root. The contract consumes the
@@ -47,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from services.common.l1.errors import RollupRevert
+from services.common.l1.errors import CUSTOM_ERRORS, RollupRevert
 from services.common.l1.rollup import BatchData, encode_sequence_batches
 from services.common.logs import EventLogger
 from services.common.statedb.errors import StateDBError
@@ -98,7 +99,19 @@ class WaitReason(enum.StrEnum):
     L1_BEHIND = "l1_behind"
     ID_CONFLICT = "id_conflict"
     SEQUENCE_FAILED = "sequence_failed"
+    COINBASE_MISMATCH = "coinbase_mismatch"
     UNAVAILABLE = "unavailable"
+
+
+#: why nothing could be packed, by the reason the packing stopped at its first batch
+_EMPTY_PACKING_WAITS: Final = {
+    StopReason.TIMESTAMP_AHEAD: WaitReason.TIMESTAMP_AHEAD,
+    StopReason.BATCH_TOO_LARGE: WaitReason.BATCH_TOO_LARGE,
+    StopReason.GAP: WaitReason.NO_CLOSED_BATCHES,
+    StopReason.NO_MORE_BATCHES: WaitReason.NO_CLOSED_BATCHES,
+    StopReason.MAX_BATCHES: WaitReason.NO_CLOSED_BATCHES,
+    StopReason.MAX_CALLDATA: WaitReason.BATCH_TOO_LARGE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +274,18 @@ class SequenceSender:
             return self._wait(WaitReason.NO_CLOSED_BATCHES)
         numbered: list[NumberedBatch] = []
         for batch in closed:
+            if batch.coinbase != self.settings.l2_coinbase:
+                # one l2Coinbase per sequence, and it is in every accInputHash: sending this batch
+                # with the configured one would give L1 a hash that is not the batch's
+                if not numbered:
+                    self._log.error(
+                        "batch_coinbase_not_l2_coinbase",
+                        batch_number=batch.number,
+                        coinbase="0x" + batch.coinbase.hex(),
+                        l2_coinbase="0x" + self.settings.l2_coinbase.hex(),
+                    )
+                    return self._wait(WaitReason.COINBASE_MISMATCH, f"batch {batch.number}")
+                break
             data = await self._batch_data(batch)
             if data is None:
                 if not numbered:
@@ -278,11 +303,7 @@ class SequenceSender:
         latest = await self._l1.latest_header()
         packing = pack(numbered, first=after + 1, limits=self.settings.limits, l1_timestamp=latest.timestamp)
         if not packing.batches:
-            reason = (
-                WaitReason.BATCH_TOO_LARGE
-                if packing.stop is StopReason.BATCH_TOO_LARGE
-                else WaitReason.TIMESTAMP_AHEAD
-            )
+            reason = _EMPTY_PACKING_WAITS[packing.stop]
             if reason is WaitReason.BATCH_TOO_LARGE:
                 self._log.error(
                     "batch_cannot_be_sequenced", batch_number=after + 1, reason=packing.stop.value
@@ -454,7 +475,8 @@ class SequenceSender:
         # an answer came: the outcome is known
         self._pending_add = None
         if added.outcome is AddOutcome.REVERTED:
-            self._metrics.estimate_reverts.labels(added.revert_reason or "unknown").inc()
+            label = added.revert_reason if added.revert_reason in CUSTOM_ERRORS else "other"
+            self._metrics.estimate_reverts.labels(label).inc()
             self._log.warning("sequence_add_reverted", id=pending.range.id, error=added.revert_reason)
             return self._wait(WaitReason.ESTIMATE_REVERTED, added.revert_reason)
         if added.outcome is AddOutcome.ALREADY_ADDED:

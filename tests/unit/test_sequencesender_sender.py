@@ -206,6 +206,13 @@ async def test_a_failed_sequence_is_packed_again_under_a_new_id(world: World) ->
     assert world.metrics.registry.get_sample_value("zkseq_sequencesender_sequences_failed_total") == 1
 
 
+async def test_a_batch_closed_with_another_coinbase_is_not_sent(world: World) -> None:
+    world.close(1)
+    world.sender = world.new_sender(l2_coinbase=Address(b"\x01" * 20))
+    assert (await world.tick()).wait is WaitReason.COINBASE_MISMATCH
+    assert world.txm.stored == {}
+
+
 async def test_an_id_stored_with_other_content_is_not_sent(world: World) -> None:
     assert (await world.tick()).wait is WaitReason.NO_CLOSED_BATCHES
     # stored behind the sender's back (another process with the same owner)
