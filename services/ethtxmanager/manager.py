@@ -24,11 +24,11 @@ from typing import Final, Protocol
 
 import grpc
 
-from services.common.errors import NotFound, ServiceError
+from services.common.errors import InvalidArgument, NotFound, ServiceError
 from services.common.logs import EventLogger
 from services.common.statedb import MonitoredL1Tx, MonitoredTxStatus
 from services.common.statedb.models import Address
-from services.ethtxmanager.l1 import L1Receipt, RpcError
+from services.ethtxmanager.l1 import L1Block, L1Receipt, L1Unavailable, RpcError
 from services.ethtxmanager.model import AddOutcome, AddResult, Mined, Revert, TxRequest, TxView
 from services.ethtxmanager.monitor import (
     Monitor,
@@ -60,6 +60,7 @@ class EstimateFailed(ServiceError):
 class ManagerL1(Protocol):
     """What Add and Result read from L1."""
 
+    async def block(self, tag: int | str) -> L1Block | None: ...
     async def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes, value: int) -> int: ...
     async def receipt(self, tx_hash: bytes) -> L1Receipt | None: ...
     async def revert_data(self, tx_hash: bytes) -> bytes | None: ...
@@ -93,6 +94,13 @@ class EthTxManager:
         stored = await asyncio.to_thread(self._store.get, request.id)
         if stored is not None:
             return self._repeated(request, stored)
+        try:
+            latest = await self._l1.block("latest")
+        except L1Unavailable:  # with a gas limit given, the transaction can be stored anyway
+            if request.gas_limit is None:
+                raise
+            latest = None
+        block_gas_limit = None if latest is None else latest.gas_limit
         gas = request.gas_limit
         if gas is None:
             try:
@@ -105,6 +113,10 @@ class EthTxManager:
                 self._log.info("l1_tx_add_reverted", id=request.id, owner=request.owner, revert=revert.reason)
                 return AddResult(AddOutcome.REVERTED, self.address, 0, revert)
             gas = estimate * (100 + self._margin) // 100
+            if block_gas_limit is not None:  # the margin never makes it unminable
+                gas = max(estimate, min(gas, block_gas_limit))
+        elif block_gas_limit is not None and gas > block_gas_limit:
+            raise InvalidArgument(f"gas_limit {gas} is above the L1 block gas limit {block_gas_limit}")
         now = self._created_at()
         row = MonitoredL1Tx(
             id=request.id,
@@ -151,6 +163,8 @@ class EthTxManager:
     def _created_at(self) -> datetime:
         """Now, strictly after the previous Add: nonces go out in the order of `created_at`."""
         now = self._wall()
+        if self._last_created is None:
+            self._last_created = self._monitor.latest_created_at  # a clock set back across a restart
         if self._last_created is not None and now <= self._last_created:
             now = self._last_created + timedelta(microseconds=1)
         self._last_created = now

@@ -16,7 +16,8 @@ State machine (statuses as stored; `t` is a transaction, "attempt" one signed ve
          else used the nonce. Wait STUCK_AFTER_S (a receipt can lag); then ─────────────▶ FAILED
       3. the node does not know the latest attempt (dropped from its mempool, or lost in a
          reorg, or the broadcast never arrived) → broadcast it again (same bytes)      (resend "dropped")
-      4. the latest fees are STUCK_AFTER_S old → new attempt: same nonce, fees raised by
+      4. t's nonce is the account's next one to be mined (the ones above it only wait for it),
+         and its fees are STUCK_AFTER_S old → new attempt: same nonce, fees raised by
          FEE_BUMP_PERCENT and at least what the node suggests now, capped  ─────────── (resend "stuck")
 
     MINED, every tick: the receipt is looked up again and its block hash compared with the
@@ -268,6 +269,8 @@ class Monitor:
         self.head: int | None = None
         #: views of transactions that became final while this process ran (Result reads them)
         self.finished: dict[str, TxView] = {}
+        #: the newest `created_at` among the transactions recovered at start-up
+        self.latest_created_at: datetime | None = None
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -288,6 +291,8 @@ class Monitor:
         self._next_nonce = max(pending_nonce, highest + 1)
         for row in rows:
             self._tracked[row.id] = _Tracked(row, priced_at=now)
+            if self.latest_created_at is None or row.created_at > self.latest_created_at:
+                self.latest_created_at = row.created_at
         self._log.info(
             "ethtxmanager_recovered",
             address="0x" + self.address.hex(),
@@ -322,10 +327,7 @@ class Monitor:
         while True:
             try:
                 await self.tick()
-            except (L1Unavailable, DatabaseUnavailable) as exc:
-                self._metrics.l1_errors.inc()
-                self._log.warning("ethtxmanager_tick_interrupted", error=str(exc))
-            except RpcError as exc:
+            except (L1Unavailable, DatabaseUnavailable, RpcError) as exc:
                 self._metrics.l1_errors.inc()
                 self._log.warning("ethtxmanager_tick_interrupted", error=str(exc))
             except asyncio.CancelledError:
@@ -389,7 +391,9 @@ class Monitor:
             return
         if t.fees is None:
             t.fees = known.fees
-        if self._monotonic() - t.priced_at >= self.settings.stuck_after_s:
+        # only the lowest unmined nonce can be stuck; the ones above it wait for it (and are
+        # re-priced once they are the lowest, if their fees have been unchanged long enough)
+        if t.row.nonce == account_nonce and self._monotonic() - t.priced_at >= self.settings.stuck_after_s:
             await self._reprice(t, "stuck")
 
     async def _canonical_receipt(self, t: _Tracked) -> L1Receipt | None:

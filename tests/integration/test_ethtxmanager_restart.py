@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -198,6 +199,16 @@ async def test_exit_codes_bad_configuration_and_sigterm(
     service, client = await spawn(env)
     await client.add(transfer("graceful"))
     await client.until("graceful", pb.MONITORED_TX_STATUS_CONFIRMED)
+    url = f"http://127.0.0.1:{service.ready['metrics_port']}/metrics"
+    metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    for line in (
+        'zkseq_ethtxmanager_finished_total{status="confirmed"} 1.0',
+        'zkseq_ethtxmanager_pending_txs{status="sent"} 0.0',
+        'zkseq_ethtxmanager_resends_total{reason="stuck"} 0.0',
+        "zkseq_ethtxmanager_confirmation_latency_seconds_count 1.0",
+        "zkseq_ethtxmanager_gas_used_total 21",
+    ):
+        assert line in metrics, line
     service.send(signal.SIGTERM)
     assert await service.wait(10) == 0
     assert any('"event": "ethtxmanager_stopped"' in line for line in service.log_lines)

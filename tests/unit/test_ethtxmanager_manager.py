@@ -13,7 +13,7 @@ from grpc import aio
 from prometheus_client import CollectorRegistry
 
 from protos.ethtxmanager.v1 import ethtxmanager_pb2 as pb
-from services.common.errors import NotFound
+from services.common.errors import InvalidArgument, NotFound
 from services.common.grpc_client import UnaryMethod
 from services.common.grpc_server import (
     GrpcServerSettings,
@@ -25,7 +25,7 @@ from services.common.interceptors import ServiceInterceptor
 from services.common.logs import EventLogger
 from services.common.metrics import RpcMetrics
 from services.common.statedb import MonitoredTxStatus
-from services.ethtxmanager.l1 import RpcError
+from services.ethtxmanager.l1 import L1Unavailable, RpcError
 from services.ethtxmanager.manager import AlreadyExists, EstimateFailed
 from services.ethtxmanager.model import AddOutcome, TxRequest
 from services.ethtxmanager.servicer import SERVICE_NAME, EthTxManagerServicer
@@ -265,3 +265,32 @@ async def test_servicer_result_of_an_unknown_id(served: tuple[Harness, aio.Chann
     with pytest.raises(aio.AioRpcError) as caught:
         await list_(pb.ListRequest(statuses=[pb.MONITORED_TX_STATUS_UNSPECIFIED]))
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_gas_limits_stay_within_the_l1_block_gas_limit() -> None:
+    h = Harness.start()
+    with pytest.raises(InvalidArgument, match="above the L1 block gas limit 30000000"):
+        await h.manager.add(request(gas_limit=30_000_001))
+    h.l1.gas_estimate = 29_000_000
+    result = await h.manager.add(request())
+    assert result.gas_limit == 30_000_000  # the margin is cut at the block gas limit
+
+
+async def test_add_with_a_gas_limit_works_while_the_node_is_down() -> None:
+    h = Harness.start()
+    h.l1.down = True
+    assert (await h.manager.add(request(gas_limit=100_000))).outcome is AddOutcome.ADDED
+    with pytest.raises(L1Unavailable):
+        await h.manager.add(request("needs-an-estimate"))
+
+
+async def test_adds_keep_their_order_across_a_restart_with_the_clock_set_back() -> None:
+    h = Harness.start()
+    await h.manager.add(request("first"))
+    again = h.restarted()
+    await again.monitor.recover()
+    again.clock.advance(-3600)
+    await again.manager.add(request("second"))
+    assert again.row("second").created_at > again.row("first").created_at
+    await again.monitor.tick()
+    assert (again.row("first").nonce, again.row("second").nonce) == (0, 1)

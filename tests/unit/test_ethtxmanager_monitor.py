@@ -407,3 +407,25 @@ async def test_the_run_loop_survives_errors_and_reports_them() -> None:
         await task
     assert h.row("a").status is S.SENT
     assert h.l1.account_nonce(MANAGER) == 0
+
+
+async def test_only_the_lowest_unmined_nonce_is_repriced_as_stuck() -> None:
+    h = Harness.start(stuck_after_s=10.0)
+    for tx_id in ("a", "b", "c"):
+        await h.add(tx_id)
+    await h.monitor.tick()
+    h.l1.base_fee = 10 * GWEI  # none fits any more
+    h.clock.advance(11)
+    await h.monitor.tick()
+    assert [len(h.row(x).attempts) for x in ("a", "b", "c")] == [2, 1, 1]
+    h.l1.mine()  # "a" now fits; "b" and "c" wait behind it no longer, and are old enough
+    await h.monitor.tick()
+    assert await h.status("a") is S.CONFIRMED
+    assert [len(h.row(x).attempts) for x in ("b", "c")] == [2, 1]
+    h.l1.mine()
+    await h.monitor.tick()
+    assert [len(h.row(x).attempts) for x in ("b", "c")] == [2, 2]
+    h.l1.mine()
+    await h.monitor.tick()
+    assert [await h.status(x) for x in ("a", "b", "c")] == [S.CONFIRMED] * 3
+    assert h.l1.mined_nonces() == [0, 1, 2]
