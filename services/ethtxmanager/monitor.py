@@ -363,7 +363,12 @@ class Monitor:
                 key=lambda t: t.row.nonce,
             )
             for t in in_flight:
-                await self._watch(t, head, account_nonce)
+                try:
+                    await self._watch(t, head, account_nonce)
+                except (L1Unavailable, DatabaseUnavailable, RpcError):
+                    raise  # the node or the StateDB: the whole tick waits for the next one
+                except Exception as exc:  # a bug with one transaction must not stall the others
+                    self._log.exception("l1_tx_watch_failed", id=t.row.id, error=repr(exc))
             created = sorted(
                 (t for t in self._tracked.values() if t.row.status is _S.CREATED),
                 key=lambda t: (t.row.created_at, t.row.id),
