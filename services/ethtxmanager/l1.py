@@ -212,6 +212,9 @@ class JsonRpcL1Client:
             await self.call("eth_getTransactionCount", [_hex(address), tag]), "eth_getTransactionCount"
         )
 
+    async def balance(self, address: bytes) -> int:
+        return _int(await self.call("eth_getBalance", [_hex(address), "latest"]), "eth_getBalance")
+
     async def gas_price(self) -> int:
         return _int(await self.call("eth_gasPrice", []), "eth_gasPrice")
 

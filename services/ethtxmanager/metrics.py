@@ -17,6 +17,7 @@ zkseq_ethtxmanager_gas_price_wei                     the fee (gas price / max fe
 zkseq_ethtxmanager_l1_errors_total                   monitor ticks cut short by an unreachable L1 node
                                                      or StateDB
 zkseq_ethtxmanager_l1_head_block                     the latest L1 block number seen
+zkseq_ethtxmanager_l1_balance_wei                    the key's balance on L1 (every tick)
 """
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -89,6 +90,11 @@ class EthTxManagerMetrics:
         )
         self.head = Gauge(
             "zkseq_ethtxmanager_l1_head_block", "The latest L1 block number seen", registry=registry
+        )
+        self.balance = Gauge(
+            "zkseq_ethtxmanager_l1_balance_wei",
+            "The balance of the manager's L1 account, read every tick",
+            registry=registry,
         )
         for reason in RESEND_REASONS:
             self.resends.labels(reason)

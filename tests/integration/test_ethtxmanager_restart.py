@@ -207,6 +207,7 @@ async def test_exit_codes_bad_configuration_and_sigterm(
         'zkseq_ethtxmanager_resends_total{reason="stuck"} 0.0',
         "zkseq_ethtxmanager_confirmation_latency_seconds_count 1.0",
         "zkseq_ethtxmanager_gas_used_total 21",
+        "zkseq_ethtxmanager_l1_balance_wei 9.99",  # anvil's 10,000 ETH less what was spent
     ):
         assert line in metrics, line
     service.send(signal.SIGTERM)

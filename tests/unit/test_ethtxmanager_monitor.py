@@ -29,6 +29,7 @@ async def test_nonces_are_given_in_add_order_without_gaps() -> None:
     assert [await h.status(f"tx-{i}") for i in range(5)] == [S.CONFIRMED] * 5
     assert h.metric("zkseq_ethtxmanager_finished_total", status="confirmed") == 5
     assert h.metric("zkseq_ethtxmanager_pending_txs", status="sent") == 0
+    assert h.metric("zkseq_ethtxmanager_l1_balance_wei") == h.l1.balance_wei
 
 
 async def test_nonces_continue_after_the_ones_already_on_l1() -> None:

@@ -119,6 +119,7 @@ class FakeL1:
     #: refuse a max fee below the next base fee at submission, as anvil does (geth queues it)
     reject_below_base_fee: bool = True
     gas_estimate: int = 50_000
+    balance_wei: int = 10**22
     mempool: dict[tuple[bytes, int], FakeTx] = field(default_factory=dict)
     blocks: list[FakeBlock] = field(default_factory=list)
     #: every raw transaction accepted by eth_sendRawTransaction, in order
@@ -226,6 +227,10 @@ class FakeL1:
             while (address, nonce) in self.mempool:
                 nonce += 1
         return nonce
+
+    async def balance(self, address: bytes) -> int:
+        self._count("eth_getBalance")
+        return self.balance_wei
 
     async def gas_price(self) -> int:
         self._count("eth_gasPrice")
