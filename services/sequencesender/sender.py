@@ -460,6 +460,10 @@ class SequenceSender:
     async def _add(self, pending: _PendingAdd) -> TickResult:
         assert self._state is not None
         state = self._state
+        if self._alarms.stopped:
+            # raised by the watcher while this round was reading L1 and packing: nothing more goes out
+            self._pending_add = None
+            return self._wait(WaitReason.ALARM)
         self._pending_add = pending
         try:
             added = await self._txm.add(

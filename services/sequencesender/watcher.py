@@ -69,6 +69,7 @@ from services.sequencesender.alarms import AlarmBoard
 from services.sequencesender.checks import (
     L1BatchInput,
     L1Sequence,
+    SequenceCheck,
     acc_input_hashes_of_contents,
     chain_acc_input_hashes,
     check_sequence,
@@ -131,6 +132,8 @@ class _BlockRows:
     virtual: list[VirtualBatch] = field(default_factory=list)
     verified: list[VerifiedBatch] = field(default_factory=list)
     forced: list[ForcedBatch] = field(default_factory=list)
+    #: raised once the block is recorded (not for a block dropped because L1 moved)
+    alarms: list[Alarm] = field(default_factory=list)
 
 
 class _Raced(Exception):
@@ -292,6 +295,8 @@ class L1Watcher:
             await self._rewind(latest)
             return False
         self._remembered.append(block)
+        for alarm in rows.alarms:
+            self._alarms.raise_alarm(alarm)
         self.last_block = header.number
         self._metrics.last_l1_block.set(header.number)
         if rows.virtual:
@@ -363,13 +368,16 @@ class L1Watcher:
         for event in events:
             if isinstance(event, SequenceBatchesEvent | SequenceForceBatchesEvent):
                 self._metrics.l1_events.labels("sequence").inc()
-                rows.virtual.extend(await self._sequence(header, event))
+                check = await self._sequence(header, event)
+                rows.virtual.extend(check.virtual)
+                if check.alarm is not None:
+                    rows.alarms.append(check.alarm)
             elif isinstance(event, ForceBatchEvent):
                 self._metrics.l1_events.labels("force").inc()
                 rows.forced.append(await self._forced(header, event))
             elif isinstance(event, VerifyBatchesTrustedAggregatorEvent):
                 self._metrics.l1_events.labels("verify").inc()
-                rows.verified.extend(await self._verified_rows(header, event))
+                rows.verified.extend(await self._verified_rows(header, event, rows.alarms))
             elif isinstance(event, UpdateZkEVMVersionEvent) and event.fork_id != FORK_ID:
                 self._log.error(
                     "l1_unexpected_fork_id", fork_id=event.fork_id, expected=FORK_ID, block=header.number
@@ -378,7 +386,7 @@ class L1Watcher:
 
     async def _sequence(
         self, header: L1Header, event: SequenceBatchesEvent | SequenceForceBatchesEvent
-    ) -> tuple[VirtualBatch, ...]:
+    ) -> SequenceCheck:
         stored = await self._l1.sequenced_batch(event.num_batch, header.number)
         previous = stored.previous_last_batch_sequenced
         start = await self._l1.sequenced_batch(previous, header.number)
@@ -411,10 +419,7 @@ class L1Watcher:
             l1_tx_hash=event.position.transaction_hash,
             sender=tx.sender,
         )
-        check = check_sequence(sequence, local, self._clock())
-        if check.alarm is not None:
-            self._alarms.raise_alarm(check.alarm)
-        return check.virtual
+        return check_sequence(sequence, local, self._clock())
 
     async def _forced(self, header: L1Header, event: ForceBatchEvent) -> ForcedBatch:
         transactions = event.transactions
@@ -432,7 +437,7 @@ class L1Watcher:
         )
 
     async def _verified_rows(
-        self, header: L1Header, event: VerifyBatchesTrustedAggregatorEvent
+        self, header: L1Header, event: VerifyBatchesTrustedAggregatorEvent, alarms: list[Alarm]
     ) -> list[VerifiedBatch]:
         first, last = self._last_verified + 1, event.num_batch
         if last < first:
@@ -441,7 +446,7 @@ class L1Watcher:
         final = local[-1]
         if final is not None and final.closed and bytes(final.state_root or b"") != event.state_root:
             assert final.state_root is not None
-            self._alarms.raise_alarm(
+            alarms.append(
                 Alarm(
                     kind=AlarmKind.STATE_ROOT_MISMATCH,
                     batch_number=last,
