@@ -78,6 +78,7 @@ from services.sequencesender.ports import (
     TxResult,
     TxStatus,
 )
+from zkevm.batch import ZERO_HASH
 from zkevm.state_keys import Address
 
 #: the largest gas limit an L1 block allows today, a sane upper bound for the setting
@@ -251,7 +252,7 @@ class SequenceSender:
         if len(state.in_flight) >= self.settings.max_in_flight:
             return self._wait(WaitReason.IN_FLIGHT_FULL)
 
-        sequenced = await self._l1.sequenced_state()
+        sequenced = await self._sequenced_state()
         self.last_batch_sequenced_l1 = sequenced.last_batch_sequenced
         if not await self._l1_agrees(sequenced):
             return self._wait(WaitReason.ALARM)
@@ -372,8 +373,21 @@ class SequenceSender:
                 state.in_flight[id_] = InFlight(flight.range, result.status)
         self._metrics.in_flight.set(len(state.in_flight))
 
+    async def _sequenced_state(self) -> SequencedState:
+        state = await self._l1.sequenced_state()
+        if state.last_batch_sequenced > 0 and state.acc_input_hash == ZERO_HASH:
+            # the contract never stores a zero hash at the end of a sequence: the node answered
+            # from a state it had not finished writing
+            raise L1Unavailable(
+                f"L1 block {state.block_number}: no accInputHash at lastBatchSequenced "
+                f"{state.last_batch_sequenced}"
+            )
+        return state
+
     async def _l1_agrees(self, sequenced: SequencedState) -> bool:
-        """L1's accInputHash at its last sequenced batch is the one zkseq stored (else: the alarm)."""
+        """L1's accInputHash at its last sequenced batch is the one zkseq stored (else: the alarm).
+
+        A disagreement is read again from a fresh L1 block before it stops anything."""
         last, l1_acc = sequenced.last_batch_sequenced, sequenced.acc_input_hash
         if last == 0:
             return True
@@ -381,6 +395,15 @@ class SequenceSender:
         mine = local.acc_input_hash if local is not None and local.closed else None
         if mine == l1_acc:
             return True
+        again = await self._sequenced_state()
+        if again.last_batch_sequenced != last or again.acc_input_hash != l1_acc:
+            self._log.warning(
+                "l1_read_changed",
+                first_block=sequenced.block_number,
+                second_block=again.block_number,
+                last_batch_sequenced=again.last_batch_sequenced,
+            )
+            return True  # L1 moved: the next round looks again
         kind = AlarmKind.UNKNOWN_BATCH if mine is None else AlarmKind.ACC_INPUT_HASH_MISMATCH
         self._alarms.raise_alarm(
             Alarm(

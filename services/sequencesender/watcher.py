@@ -51,6 +51,7 @@ from eth_abi.exceptions import DecodingError
 
 from services.common.l1.rollup import (
     FORK_ID,
+    ZERO_HASH,
     CalldataError,
     ForceBatchEvent,
     RollupEvent,
@@ -388,6 +389,10 @@ class L1Watcher:
         self, header: L1Header, event: SequenceBatchesEvent | SequenceForceBatchesEvent
     ) -> SequenceCheck:
         stored = await self._l1.sequenced_batch(event.num_batch, header.number)
+        if stored.acc_input_hash == ZERO_HASH:
+            # the contract stores a hash at the end of every sequence: the node's state at that
+            # block is not (or no longer) the one that emitted the event
+            raise _Raced(f"no accInputHash at batch {event.num_batch} in block {header.number}")
         previous = stored.previous_last_batch_sequenced
         start = await self._l1.sequenced_batch(previous, header.number)
         tx = await self._l1.transaction(event.position.transaction_hash)

