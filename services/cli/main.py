@@ -1,6 +1,8 @@
 """The `zkseq` command.
 
 zkseq conformance PATH [--compat missing-ep] [-v]    judge zkseq against fork-6 vector files
+zkseq devnet up | status | down [--data-dir DIR]     the whole rollup on this machine (devnet.py)
+zkseq load --tps N --duration S [--kind …]           signed transactions at a steady rate (load.py)
 """
 
 import argparse
@@ -8,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.cli import devnet, load
 from services.cli.conformance import COMPAT_OPTIONS, print_report, run_conformance
 
 
@@ -40,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conf.add_argument("-v", "--verbose", action="store_true", help="print every case")
     conf.set_defaults(func=_conformance)
+    devnet.add_parser(sub)
+    load.add_parser(sub)
     return parser
 
 
