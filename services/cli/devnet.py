@@ -960,7 +960,9 @@ def _data_dir_flag(data_dir: Path) -> str:
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    # a closed terminal or pipe must not cut the orderly stop short
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
 
 
 def up(options: UpOptions, say: Callable[[str], None] = _say) -> int:

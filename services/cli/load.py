@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import math
 import os
 import socket
 import sys
@@ -351,7 +352,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered) - 1e-9)))
     return ordered[rank - 1]
 
 
@@ -721,6 +722,10 @@ class LoadRun:
             progress_task = asyncio.create_task(self._show_progress(tracked))
             try:
                 window = await self._send_all(rpc, tracked, raws)
+                # CPU and the hot path are measured over the sending window, where the rate is steady
+                end = time.monotonic()
+                cpu_after = cpu.sample() if cpu else {}
+                metrics_after = await asyncio.to_thread(scrape_all, config.devnet) if config.devnet else {}
                 drained = await self._drain(tracked)
             finally:
                 self.stop_following.set()
@@ -728,9 +733,7 @@ class LoadRun:
                 progress_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await progress_task
-            end = time.monotonic()
-            cpu_after = cpu.sample() if cpu else {}
-            metrics_after = await asyncio.to_thread(scrape_all, config.devnet) if config.devnet else {}
+            reverted = await self._reverted(rpc, tracked, tracked_hashes)
         return self._report(
             tracked,
             window=window,
@@ -740,7 +743,22 @@ class LoadRun:
             cpu_after=cpu_after,
             metrics_before=metrics_before,
             metrics_after=metrics_after,
+            reverted=reverted,
         )
+
+    async def _reverted(self, rpc: Rpc, tracked: Tracked, hashes: Sequence[bytes]) -> int:
+        """How many included token transfers have a failed receipt (ETH transfers cannot revert)."""
+        included = [
+            i for i in range(tracked.count) if tracked.kinds[i] == "erc20" and tracked.included[i] is not None
+        ]
+        reverted = 0
+        for start in range(0, len(included), 500):
+            chunk = included[start : start + 500]
+            receipts = await rpc.batch(
+                [("eth_getTransactionReceipt", ["0x" + hashes[i].hex()]) for i in chunk]
+            )
+            reverted += sum(1 for r in receipts if isinstance(r, dict) and r.get("status") != "0x1")
+        return reverted
 
     async def _drain(self, tracked: Tracked) -> bool:
         """Wait for the accepted transactions to be included (and virtual); True if all were."""
@@ -830,6 +848,7 @@ class LoadRun:
         cpu_after: Mapping[str, float],
         metrics_before: Mapping[str, str],
         metrics_after: Mapping[str, str],
+        reverted: int = 0,
     ) -> dict[str, Any]:
         start, send_end = window
         counts = tracked.counts()
@@ -844,6 +863,8 @@ class LoadRun:
         late = latencies(tracked.sent[-third:], tracked.included[-third:]) if third else []
 
         errors: Counter[str] = Counter(e for e in tracked.error if e is not None)
+        if reverted:
+            errors["included, reverted"] = reverted
         rejected_senders = {tracked.senders[i] for i, e in enumerate(tracked.error) if e is not None}
         for i in range(tracked.count):
             if tracked.accepted[i] is not None and tracked.included[i] is None:
@@ -979,14 +1000,16 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
             errors.add_row(reason, f"{n:,}")
         console.print(errors)
     if report["cpu_cores"]:
-        cpu = Table(title="CPU per process during the run (1.00 = one core busy)")
+        cpu = Table(title="CPU per process while sending (1.00 = one core busy)")
         cpu.add_column("process")
         cpu.add_column("cores", justify="right")
         for name, cores in report["cpu_cores"].items():
             cpu.add_row(name, f"{cores:.2f}")
         console.print(cpu)
     if report["stages"]:
-        stages = Table(title="hot path, from the services' /metrics (busy = time in the stage / wall time)")
+        stages = Table(
+            title="hot path while sending, from the services' /metrics (busy = time in the stage / wall time)"
+        )
         for column in ("stage", "calls", "mean", "busy"):
             stages.add_column(column, justify="left" if column == "stage" else "right")
         for row in report["stages"][:14]:
