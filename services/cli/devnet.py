@@ -584,6 +584,8 @@ class Devnet:
         taken = []
         for name, port in self.options.ports.fixed():
             with socket.socket() as probe:
+                # as the servers do: a port whose old connections linger in TIME_WAIT is free
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((_HOST, port))
                 except OSError:
@@ -944,12 +946,22 @@ def banner(document: Mapping[str, Any]) -> str:
         "  first transaction:  cast send --legacy --rpc-url "
         + document["l2_rpc_url"]
         + f" --private-key {ANVIL_TEST_KEYS[0]} {address_of(ANVIL_TEST_KEYS[1])} --value 1ether",
-        "  status:             zkseq devnet status" + _data_dir_flag(data_dir),
-        "  load:               zkseq load --tps 100 --duration 30" + _data_dir_flag(data_dir),
+        f"  status:             {_command()} devnet status" + _data_dir_flag(data_dir),
+        f"  load:               {_command()} load --tps 100 --duration 30" + _data_dir_flag(data_dir),
         "",
         "Ctrl-C stops everything.",
     ]
     return "\n".join(lines)
+
+
+def _command() -> str:
+    """How to call zkseq from here: .venv/bin/zkseq when it is not on PATH."""
+    installed = Path(sys.executable).with_name("zkseq")
+    if shutil.which("zkseq") == str(installed) or not installed.exists():
+        return "zkseq"
+    with contextlib.suppress(ValueError):
+        return str(installed.relative_to(Path.cwd()))
+    return str(installed)
 
 
 def _data_dir_flag(data_dir: Path) -> str:
