@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make install      virtual environment, Python packages, C extension, generated protos"
-	@echo "make run          the whole devnet on this machine (not built yet)"
+	@echo "make run          the whole devnet on this machine (ARGS=--fresh for a new chain)"
 	@echo "make test         lint + type check + every test (needs Redis/PostgreSQL; .ci/run starts them)"
 	@echo "make bench        benchmarks; each prints its figures and its baseline"
 	@echo "make conformance  zkseq conformance $(VECTORS)"
@@ -36,8 +36,9 @@ proto: $(STAMP)
 contracts:
 	cd contracts && npm ci --no-audit --no-fund && node compile.js
 
+# the whole rollup on this machine; ARGS="--fresh" starts a new chain, ARGS="--port-base 20000" moves the ports
 run: install
-	@echo "The devnet is not built yet (issue 8). Nothing was started."; exit 1
+	$(BIN)/zkseq devnet up $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
