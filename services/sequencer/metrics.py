@@ -1,0 +1,91 @@
+"""The sequencer's Prometheus metrics: the hot path in detail.
+
+zkseq_sequencer_stage_duration_seconds{stage}   pool_fetch, pool_select, executor_call,
+                                                flush_wait, statedb_write, pool_mark,
+                                                batch_reexecution, batch_close
+zkseq_sequencer_txs_total{outcome}              every transaction taken, by outcome (included,
+                                                reverted, nonce, balance, failed,
+                                                out_of_counters, invalid); rate() = txs/s
+zkseq_sequencer_txs_recorded_total              transactions written to the StateDB
+zkseq_sequencer_batches_closed_total{reason}    tx_count, bytes, gas, counters, time,
+                                                forced_batch, forced
+zkseq_sequencer_batch_fill_ratio{resource}      at close: each resource / its limit (txs, bytes,
+                                                gas and the seven ZK counters, exact figures
+                                                from the batch's re-execution)
+zkseq_sequencer_open_batch_age_seconds          age of the open batch (0 when none)
+zkseq_sequencer_txs_in_flight                   executed, waiting for flush and StateDB write
+zkseq_sequencer_executor_retries_total{reason}  unavailable, db_error
+zkseq_sequencer_replays_total                   transactions executed again because the
+                                                executor restarted before their flush was stored
+zkseq_sequencer_halted                          1 once the sequencer has halted
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.common.metrics import LATENCY_BUCKETS_S
+
+FILL_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+class SequencerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stage = Histogram(
+            "zkseq_sequencer_stage_duration_seconds",
+            "Time spent in each stage of the hot path",
+            ["stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.txs = Counter(
+            "zkseq_sequencer_txs_total",
+            "Transactions taken from the pool, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
+        self.recorded = Counter(
+            "zkseq_sequencer_txs_recorded_total", "Transactions written to the StateDB", registry=registry
+        )
+        self.closed = Counter(
+            "zkseq_sequencer_batches_closed_total", "Batches closed, by reason", ["reason"], registry=registry
+        )
+        self.fill = Histogram(
+            "zkseq_sequencer_batch_fill_ratio",
+            "How full each closed batch was, per resource (fraction of its limit)",
+            ["resource"],
+            buckets=FILL_BUCKETS,
+            registry=registry,
+        )
+        self.open_batch_age = Gauge(
+            "zkseq_sequencer_open_batch_age_seconds", "Age of the open batch (0 when none)", registry=registry
+        )
+        self.in_flight = Gauge(
+            "zkseq_sequencer_txs_in_flight",
+            "Executed transactions waiting for their flush and StateDB write",
+            registry=registry,
+        )
+        self.executor_retries = Counter(
+            "zkseq_sequencer_executor_retries_total",
+            "Executor calls retried, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.replays = Counter(
+            "zkseq_sequencer_replays_total",
+            "Transactions executed again because the executor restarted before their flush was stored",
+            registry=registry,
+        )
+        self.halted = Gauge("zkseq_sequencer_halted", "1 once the sequencer has halted", registry=registry)
+        self._stages: dict[str, Histogram] = {}
+
+    def observe(self, stage: str, seconds: float) -> None:
+        child = self._stages.get(stage)
+        if child is None:
+            child = self._stages[stage] = self.stage.labels(stage)
+        child.observe(seconds)
+
+    def watch_open_batch_age(self, age_s: Callable[[], float]) -> None:
+        self.open_batch_age.set_function(age_s)
