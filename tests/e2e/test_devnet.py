@@ -38,7 +38,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import TxParams, TxReceipt, Wei
 
 from services.cli import load
-from services.cli.devnet import SERVICES, DataDir, read_running
+from services.cli.devnet import SERVICES, DataDir, ensure_anvil, read_running
 from services.common.l1.client import RollupClient
 from services.common.l1.rollup import SequenceBatchesEvent
 from services.common.l1.testkeys import ANVIL_TEST_KEYS
@@ -241,6 +241,9 @@ def check_acc_input_hashes(l2: Web3, l1: Web3, rollup_address: str, from_block: 
 
 @pytest.fixture(scope="module")
 def token_artifact() -> dict[str, Any]:
+    # contracts/node_modules holds solc-js and anvil: `npm ci` there first on a fresh machine, as
+    # `zkseq devnet up` would
+    ensure_anvil(install=True, say=print)
     compiled = compile_with_solc_js(
         load.TOKEN_FILE_NAME, load.TOKEN_SOURCE, dict(load.TOKEN_COMPILER_SETTINGS)
     )
