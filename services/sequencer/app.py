@@ -81,6 +81,9 @@ def _channel(target: str, config: SequencerConfig) -> aio.Channel:
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            # reconnect soon after a restarted service is back (gRPC's own backoff grows to 120 s)
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", max(100, int(config.retry_max_s * 1000))),
         ],
     )
 
