@@ -25,6 +25,7 @@ computed here, as it closes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,8 @@ class Finalizer:
         #: the transaction that did not fit the last batch: first in the next one
         self._carry: PoolTx | None = None
         self._claimed: set[bytes] = set()
+        #: MarkSelected of the next candidate, sent while the current one executes
+        self._claims: dict[bytes, asyncio.Task[bool]] = {}
         #: transactions left aside until a monotonic time (balance errors)
         self._parked: dict[bytes, float] = {}
         self._next_forced_check = 0.0
@@ -127,8 +130,12 @@ class Finalizer:
     # -- the loop ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while True:
-            await self.step()
+        try:
+            while True:
+                await self.step()
+        finally:
+            for claim in self._claims.values():
+                claim.cancel()
 
     async def step(self) -> None:
         """One turn of the loop (tests drive it turn by turn)."""
@@ -271,12 +278,9 @@ class Finalizer:
                 self._carry = tx
                 await self.close(misfit.reason)
             return
-        if tx.hash not in self._claimed:
-            if not await self._retrying(
-                "pool MarkSelected", lambda: self._timed("pool_select", lambda: self.pool.select(tx.hash))
-            ):
-                return  # replaced or gone since it was read
-            self._claimed.add(tx.hash)
+        if not await self._claim(tx):
+            return  # replaced or gone since it was read
+        self._claim_next()
         request = ExecRequest(
             old_state_root=self.state_root,
             batch_l2_data=tx.record,
@@ -363,6 +367,33 @@ class Finalizer:
         else:
             await self._retrying("pool MarkInvalid", lambda: self.pool.invalidate(tx.hash, reason))
         self.log.info("tx_not_included", hash="0x" + tx.hash.hex(), outcome=outcome.value, error=reason)
+
+    async def _select(self, tx_hash: bytes) -> bool:
+        return await self._timed("pool_select", lambda: self.pool.select(tx_hash))
+
+    async def _claim(self, tx: PoolTx) -> bool:
+        """MarkSelected `tx` (or take the answer of the claim sent ahead); False if the pool no longer
+        offers it."""
+        if tx.hash in self._claimed:
+            return True
+        ahead = self._claims.pop(tx.hash, None)
+        try:
+            ok = await ahead if ahead is not None else await self._select(tx.hash)
+        except Unavailable:
+            ok = await self._retrying("pool MarkSelected", lambda: self._select(tx.hash))
+        if ok:
+            self._claimed.add(tx.hash)
+        return ok
+
+    def _claim_next(self) -> None:
+        """Claim the next candidate while this one executes: the pool round trip is then off the
+        finalizer's path. A claim never used is released at stop or by the next start's recovery."""
+        if not self._candidates:
+            return
+        following = self._candidates[0].hash
+        if following in self._claimed or following in self._claims or following in self._parked:
+            return
+        self._claims[following] = asyncio.create_task(self._select(following))
 
     def _park(self, tx: PoolTx) -> None:
         self._parked[tx.hash] = self._monotonic() + self.settings.balance_retry_s

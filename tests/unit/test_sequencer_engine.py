@@ -742,5 +742,3 @@ def test_twin_pool_orders_by_gas_price_then_arrival() -> None:
     same = pool.add(transfer(2, 0, gas_price=GWEI))
     ready = asyncio.run(pool.ready(10))
     assert [t.hash for t in ready] == [high, low, same]
-
-
