@@ -63,6 +63,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -302,8 +303,12 @@ def read_running(data: DataDir) -> dict[str, Any] | None:
         document = json.loads(data.running.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or not pid_alive(int(document.get("pid", 0))):
+    if not isinstance(document, dict) or not pid_alive(pid := int(document.get("pid", 0))):
         return None
+    # a pid reused by another program (after a reboot, say) is not the devnet
+    with contextlib.suppress(OSError):
+        if pid != os.getpid() and b"devnet" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
     return document
 
 
@@ -991,6 +996,9 @@ def up(options: UpOptions, say: Callable[[str], None] = _say) -> int:
             code = 0
         except DevnetError as exc:
             say(f"✗ zkseq devnet: {exc}")
+            code = 1
+        except Exception as exc:  # a bug, or the L1 deployment failing: say it, then stop what runs
+            say(f"✗ zkseq devnet: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             code = 1
         else:
             document = devnet.running_document()
