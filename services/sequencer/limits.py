@@ -15,9 +15,9 @@ The sequencer runs each transaction as a one-transaction ProcessBatch call, and 
 reports the counters of that whole call: the transaction *plus* the batch prologue and epilogue
 (reading the system slots, hashing batchL2Data, the accInputHash …). zkevm-node subtracts the full
 call counters from the batch's budget for every transaction, so it pays the prologue once per
-transaction — about 4 of the 2145 Keccak hashes each, which caps a batch of transfers near 230
-transactions instead of 300. zkseq instead measures the counters of an *empty* call once (the
-`baseline`) and counts
+transaction: 4 of the 8 Keccak hashes a transfer's call counts, which caps a batch of transfers at
+268 transactions (2145 / 8) instead of 300. zkseq instead measures the counters of an *empty* call
+once (the `baseline`) and counts
 
     batch ≈ call(tx₁) + Σᵢ₌₂ⁿ (call(txᵢ) − baseline + 1 Keccak)
 
