@@ -2,16 +2,16 @@
 
 ::
 
-    pool ──GetReadyTransactions / MarkSelected──▶ Finalizer ──ProcessBatch(1 tx, update_merkle_tree=1)──▶ executor
-      ▲                                              │  keeps the tx if it fits; closes the batch on      │ flush id
-      │                                              │  tx count, bytes, gas, ZK counters, time;          ▼
-      │                                              │  forced batches first when due                   HashDB
-      │                                              ▼ BlockJob / CloseJob / ForcedJob (in order)         │
-      │                                         Recorder ── GetFlushStatus: stored ≥ flush id? ◀──────────┘
-      └──────────── MarkIncluded ◀────────────────── │ ── StateDB: open batch + L2 blocks (one transaction
-                                                      │    per group), close with the roots and accInputHash
-                                                      └─── whole-batch re-execution (update_merkle_tree=0)
-                                                           must give the same roots, or the sequencer halts
+    pool ──ready / MarkSelected──▶ Finalizer ──ProcessBatch(1 tx, update_merkle_tree=1)──▶ executor
+      ▲                              │ keeps the tx if it fits; closes the batch on          │ flush id
+      │                              │ tx count, bytes, gas, ZK counters, time;              ▼
+      │                              │ forced batches first when due                      HashDB
+      │                              ▼ BlockJob / CloseJob / ForcedJob, in order             │
+      │                           Recorder ── GetFlushStatus: stored ≥ flush id? ◀──────────┘
+      └──── MarkIncluded ◀───────── │ ── StateDB: open batch + L2 blocks (one transaction per
+                                     │    group), close with the roots and accInputHash
+                                     └─── whole-batch re-execution (update_merkle_tree=0) must
+                                          give the same roots, or the sequencer halts
 
 Modules
 -------
