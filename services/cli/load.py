@@ -307,6 +307,8 @@ class LoadConfig:
     duration_s: float
     kind: str = "transfer"
     senders: int = 32
+    #: the first load sender used
+    sender_offset: int = 0
     drain_s: float = 60.0
     wait_virtual: bool = True
     #: the running devnet's devnet.json, for CPU and metrics (None: not measured)
@@ -669,9 +671,18 @@ class LoadRun:
                 gas_price = int(await rpc.call("eth_gasPrice"), 16)
                 head = int(await rpc.call("eth_blockNumber"), 16)
                 virtual = int(await rpc.call("zkevm_virtualBatchNumber"), 16)
+                waiting = int(await rpc.call("eth_getBlockTransactionCountByNumber", "pending"), 16)
             except RpcError as exc:
                 raise LoadError(f"{config.rpc_url} does not answer like a zkseq node: {exc}") from exc
-            keys = [devnet.load_sender_key(i) for i in range(config.senders)]
+            if waiting:
+                self.console.print(
+                    f"[yellow]the pool already holds {waiting} pending transactions (an earlier overloaded "
+                    "run leaves some behind a refused nonce): senders they belong to may see nonce "
+                    "errors; --sender-offset picks other senders, `zkseq devnet up --fresh` a clean "
+                    "chain[/yellow]"
+                )
+            first = config.sender_offset
+            keys = [devnet.load_sender_key(i) for i in range(first, first + config.senders)]
             addresses, nonces = await self._sender_state(rpc, keys)
             token = None
             if config.kind in ("erc20", "mixed"):
@@ -897,6 +908,7 @@ class LoadRun:
                 "duration_s": self.config.duration_s,
                 "kind": self.config.kind,
                 "senders": self.config.senders,
+                "sender_offset": self.config.sender_offset,
             },
             "counts": counts,
             "drained": drained,
@@ -1000,7 +1012,7 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
             errors.add_row(reason, f"{n:,}")
         console.print(errors)
     if report["cpu_cores"]:
-        cpu = Table(title="CPU per process while sending (1.00 = one core busy)")
+        cpu = Table(title="CPU while sending (1.00 = a core)")
         cpu.add_column("process")
         cpu.add_column("cores", justify="right")
         for name, cores in report["cpu_cores"].items():
@@ -1037,6 +1049,9 @@ def add_parser(sub: Any) -> None:
     load.add_argument(
         "--senders", type=int, default=32, help=f"sending accounts, 1..{devnet.LOAD_SENDERS} (default 32)"
     )
+    load.add_argument(
+        "--sender-offset", type=int, default=0, help="use the load senders from this one on (default 0)"
+    )
     load.add_argument("--rpc", default=None, help="L2 JSON-RPC URL (default: the devnet's, else :8123)")
     load.add_argument(
         "--data-dir",
@@ -1058,6 +1073,10 @@ def _load_command(args: argparse.Namespace) -> int:
         problems.append(f"--tps must be in (0, {MAX_TPS}]")
     if not 0 < args.duration <= MAX_DURATION_S:
         problems.append(f"--duration must be in (0, {MAX_DURATION_S}] s")
+    if args.sender_offset < 0 or args.sender_offset + args.senders > devnet.LOAD_SENDERS:
+        problems.append(
+            f"--sender-offset + --senders must stay within the {devnet.LOAD_SENDERS} load senders"
+        )
     if not 1 <= args.senders <= devnet.LOAD_SENDERS:
         problems.append(
             f"--senders must be in [1, {devnet.LOAD_SENDERS}] (the devnet genesis funds that many)"
@@ -1078,6 +1097,7 @@ def _load_command(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         kind=args.kind,
         senders=args.senders,
+        sender_offset=args.sender_offset,
         drain_s=args.drain,
         wait_virtual=not args.no_virtual,
         devnet=document,

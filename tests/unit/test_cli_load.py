@@ -181,6 +181,8 @@ def test_the_command_line_checks_its_bounds(capsys: pytest.CaptureFixture[str]) 
     assert "--tps" in capsys.readouterr().err
     assert main(["load", "--tps", "10", "--duration", "10", "--senders", str(LOAD_SENDERS + 1)]) == 2
     assert "--senders" in capsys.readouterr().err
+    assert main(["load", "--tps", "10", "--duration", "10", "--senders", "32", "--sender-offset", "250"]) == 2
+    assert "--sender-offset" in capsys.readouterr().err
     args = build_parser().parse_args(["load", "--tps", "300", "--duration", "30", "--kind", "mixed"])
     assert (args.tps, args.duration, args.kind, args.senders, args.drain) == (300.0, 30.0, "mixed", 32, 60.0)
 
