@@ -780,8 +780,9 @@ class Devnet:
 
         redis_url = self._start_redis(redis_bin)
         l1_url = self._start_anvil(anvil_bin)
-        self.endpoints["redis"] = {"url": redis_url, "pid": self.children[0].pid}
-        self.endpoints["anvil"] = {"url": l1_url, "pid": self.children[1].pid}
+        for name, url, child in (("redis", redis_url, self.children[0]), ("anvil", l1_url, self.children[1])):
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            self.endpoints[name] = {"url": url, "port": port, "pid": child.pid}
         hashdb = self._start_service("hashdb", {}, {"STORE": "lmdb", "LMDB_PATH": str(data.hashdb)})
         if self.setup is None:
             self.setup = self._deploy(l1_url)
