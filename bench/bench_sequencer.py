@@ -391,40 +391,47 @@ def outcomes(metrics: dict[str, float]) -> str:
     return ", ".join(sorted(parts))
 
 
-async def executor_alone(genesis: Genesis, workloads: Sequence[Sequence[L2Transaction]]) -> list[float]:
-    """Seconds to run each workload one transaction per ProcessBatch, chained, on fresh services."""
-    with tempfile.TemporaryDirectory(prefix="zkseq-bench-exec-") as tmp:
-        hashdb, executor = await start_hashdb_executor(Path(tmp))
-        try:
-            statedb = open_statedb(f"sqlite:///{tmp}/genesis-only.db")
-            async with aio.insecure_channel(f"127.0.0.1:{hashdb.ready['port']}") as channel:
-                root = await ensure_genesis(
-                    StateDBGenesisStore(statedb), channel, genesis, COINBASE, EventLogger("bench")
-                )
-            statedb.close()
-            seconds = []
-            async with aio.insecure_channel(f"127.0.0.1:{executor.ready['port']}") as channel:
-                process = UnaryMethod[epb.ProcessBatchRequest, epb.ProcessBatchResponse](
-                    channel, "/executor.v1.ExecutorService/ProcessBatch", epb.ProcessBatchResponse, 60
-                )
-                for txs in workloads:
-                    start = time.perf_counter()
-                    for tx in txs:
-                        response = await process(
-                            epb.ProcessBatchRequest(
-                                old_state_root=root, chain_id=CHAIN_ID, fork_id=6, batch_l2_data=tx.encode(),
-                                global_exit_root=bytes(32), eth_timestamp=int(time.time()),
-                                coinbase="0x" + COINBASE.hex(), update_merkle_tree=1,
-                            )
-                        )  # fmt: skip
-                        if response.error != epb.EXECUTOR_ERROR_NO_ERROR or response.responses[0].error != 1:
-                            raise RuntimeError("a transaction failed in the executor-alone run")
-                        root = response.new_state_root
-                    seconds.append(time.perf_counter() - start)
-            return seconds
-        finally:
-            await executor.stop(30)
-            await hashdb.stop(30)
+class ExecutorAlone:
+    """A HashDB and an executor of their own, fed one transaction per ProcessBatch on the previous
+    root — the sequencer's call pattern with nothing around it."""
+
+    def __init__(self, hashdb: ServiceProcess, executor: ServiceProcess, root: bytes) -> None:
+        self.hashdb, self.executor, self.root = hashdb, executor, root
+
+    @classmethod
+    async def start(cls, data: Path, genesis: Genesis) -> ExecutorAlone:
+        hashdb, executor = await start_hashdb_executor(data)
+        statedb = open_statedb(f"sqlite:///{data}/genesis-only.db")
+        async with aio.insecure_channel(f"127.0.0.1:{hashdb.ready['port']}") as channel:
+            root = await ensure_genesis(
+                StateDBGenesisStore(statedb), channel, genesis, COINBASE, EventLogger("bench")
+            )
+        statedb.close()
+        return cls(hashdb, executor, root)
+
+    async def run(self, txs: Sequence[L2Transaction]) -> float:
+        """Seconds to execute `txs`, one call each, chained."""
+        async with aio.insecure_channel(f"127.0.0.1:{self.executor.ready['port']}") as channel:
+            process = UnaryMethod[epb.ProcessBatchRequest, epb.ProcessBatchResponse](
+                channel, "/executor.v1.ExecutorService/ProcessBatch", epb.ProcessBatchResponse, 60
+            )
+            start = time.perf_counter()
+            for tx in txs:
+                response = await process(
+                    epb.ProcessBatchRequest(
+                        old_state_root=self.root, chain_id=CHAIN_ID, fork_id=6, batch_l2_data=tx.encode(),
+                        global_exit_root=bytes(32), eth_timestamp=int(time.time()),
+                        coinbase="0x" + COINBASE.hex(), update_merkle_tree=1,
+                    )
+                )  # fmt: skip
+                if response.error != epb.EXECUTOR_ERROR_NO_ERROR or response.responses[0].error != 1:
+                    raise RuntimeError("a transaction failed in the executor-alone run")
+                self.root = response.new_state_root
+            return time.perf_counter() - start
+
+    async def stop(self) -> None:
+        await self.executor.stop(30)
+        await self.hashdb.stop(30)
 
 
 def replay(genesis: Genesis, statedb: StateDB) -> tuple[bytes, int, int]:
@@ -456,48 +463,85 @@ def replay(genesis: Genesis, statedb: StateDB) -> tuple[bytes, int, int]:
 # -- runs -----------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    loaded_s: float
+    recorded_s: float
+    closed_s: float
+    metrics: dict[str, float]
+    #: CPU seconds each service process used while the sequencer ran
+    cpu: dict[str, float]
+
+
+async def sequence(chain: Chain, statedb: StateDB, txs: Sequence[L2Transaction], block: int) -> Run:
+    """Load the pool, start the sequencer, wait until block `block` is in a closed batch."""
+    start = time.perf_counter()
+    await submit(chain.pool_url, txs)
+    loaded = time.perf_counter() - start
+    sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S="1")
+    services = {
+        "executor": chain.executor,
+        "hashdb": chain.hashdb,
+        "pool": chain.pool,
+        "sequencer": sequencer,
+    }
+    before = {name: cpu_seconds(p.pid) for name, p in services.items()}
+    recorded_s, closed_s = await wait_chain(statedb, block, 600)
+    cpu = {name: cpu_seconds(p.pid) - before[name] for name, p in services.items()}
+    metrics = await asyncio.to_thread(scrape, int(sequencer.ready["metrics_port"]))
+    await chain.stop_sequencer()
+    return Run(loaded, recorded_s, closed_s, metrics, cpu)
+
+
 async def throughput(args: argparse.Namespace) -> None:
     keys = [key(i) for i in range(args.senders)]
     genesis = make_genesis([address(k) for k in keys])
     per_sender = max(1, args.txs // args.senders)
     n = per_sender * args.senders
+    # nonce 0 of every sender warms both pipelines up (caches, connections); it is not measured
+    warmup = [sign(keys[s], 0, recipient(900_000 + s), value=1) for s in range(args.senders)]
     eth = [
-        sign(keys[s], k, recipient(k * args.senders + s), value=1)
+        sign(keys[s], 1 + k, recipient(k * args.senders + s), value=1)
         for k in range(per_sender)
         for s in range(args.senders)
     ]
     tokens = [
-        erc20(keys[s], per_sender + k, 100_000 + k * args.senders + s)
+        erc20(keys[s], 1 + per_sender + k, 100_000 + k * args.senders + s)
         for k in range(per_sender)
         for s in range(args.senders)
     ]
     print(
         f"{n:,} transactions per workload, {args.senders} senders ({per_sender} each), a fresh recipient each"
     )
-    print("executor alone: one ProcessBatch per transaction on the previous root, fresh HashDB + executor")
-    alone = await executor_alone(genesis, [eth, tokens])
+    print("after a warm-up of one transfer per sender in both pipelines; the executor-alone run goes right")
+    print("before the sequencer's on the same transactions (the machine may be shared)")
     with tempfile.TemporaryDirectory(prefix="zkseq-bench-seq-") as tmp:
         data = Path(tmp)
-        statedb_url = args.statedb_url or f"sqlite:///{data / 'statedb.db'}"
-        chain = await start_chain(data, genesis, statedb_url)
+        (data / "alone").mkdir()
+        (data / "chain").mkdir()
+        alone = await ExecutorAlone.start(data / "alone", genesis)
+        statedb_url = args.statedb_url or f"sqlite:///{data / 'chain' / 'statedb.db'}"
+        chain = await start_chain(data / "chain", genesis, statedb_url)
         try:
-            await chain.start_sequencer()  # the genesis
+            await alone.run(warmup)
+            await chain.start_sequencer()  # writes the genesis
             await chain.stop_sequencer()
             statedb = open_statedb(statedb_url)
-            block = 0
-            for name, txs, alone_s in (
-                ("ETH transfers", eth, alone[0]),
-                ("ERC-20 transfers", tokens, alone[1]),
-            ):
-                start = time.perf_counter()
-                await submit(chain.pool_url, txs)
-                loaded = time.perf_counter() - start
-                sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S="1")
+            block = len(warmup)
+            await sequence(chain, statedb, warmup, block)
+            for name, txs in (("ETH transfers", eth), ("ERC-20 transfers", tokens)):
+                alone_s = await alone.run(txs)
                 block += len(txs)
-                recorded_s, closed_s = await wait_chain(statedb, block, 600)
-                metrics = await asyncio.to_thread(scrape, int(sequencer.ready["metrics_port"]))
-                await chain.stop_sequencer()
-                print(f"\n{name} (pool loaded in {loaded:.1f} s, {len(txs) / loaded:,.0f} AddTransaction/s)")
+                run = await sequence(chain, statedb, txs, block)
+                recorded_s, closed_s, metrics = run.recorded_s, run.closed_s, run.metrics
+                rate_in = len(txs) / run.loaded_s
+                print(f"\n{name} (pool loaded in {run.loaded_s:.1f} s, {rate_in:,.0f} AddTransaction/s)")
                 print(f"  executor alone, 1 tx per call          {len(txs) / alone_s:>8,.0f} tx/s")
                 print(
                     f"  sequencer, pool → recorded             {len(txs) / recorded_s:>8,.0f} tx/s"
@@ -510,9 +554,15 @@ async def throughput(args: argparse.Namespace) -> None:
                 print("  time per stage (the sequencer's /metrics; stages overlap: the recorder works while")
                 print("  the finalizer executes the next transactions)")
                 print(stage_table(metrics, len(txs), closed_s))
+                cpu = ", ".join(f"{k} {v / len(txs) * 1000:.2f}" for k, v in run.cpu.items())
+                offered = (os.cpu_count() or 1) * closed_s / len(txs) * 1000
+                print(
+                    f"  CPU ms per transaction, by process: {cpu} (the machine's cores offer {offered:.2f})"
+                )
             statedb.close()
         finally:
             await chain.stop()
+            await alone.stop()
 
 
 async def mixed(args: argparse.Namespace) -> None:
