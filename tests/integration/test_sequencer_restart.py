@@ -183,35 +183,32 @@ async def test_executor_killed_and_back(stack_with_executor_process: Stack) -> N
     await check_chain(stack, hashes, txs)
 
 
-async def test_a_recorded_block_the_executor_disagrees_with_halts_at_restart(tmp_path: Path) -> None:
-    async with running_stack(tmp_path, genesis_of(SENDERS)) as stack:
-        await stack.start_sequencer(batch_time_limit_s=60)
-        hashes = await stack.submit(*[w.transfer(0, recipient(i)) for i, w in enumerate(SENDERS[:3])])
-        await stack.wait_recorded(hashes)
-        await stack.stop_sequencer()
+async def test_a_recorded_block_the_executor_disagrees_with_halts_at_restart(stack: Stack) -> None:
+    await stack.start_sequencer(batch_time_limit_s=60)
+    hashes = await stack.submit(*[w.transfer(0, recipient(i)) for i, w in enumerate(SENDERS[:3])])
+    await stack.wait_recorded(hashes)
+    await stack.stop_sequencer()
 
-        def tamper() -> None:
-            with stack.db().database.transaction() as tx:
-                genesis_root = stack.genesis.state_root()
-                tx.execute("UPDATE l2_blocks SET state_root = ? WHERE number = 2", (genesis_root,))
+    def tamper() -> None:
+        with stack.db().database.transaction() as tx:
+            genesis_root = stack.genesis.state_root()
+            tx.execute("UPDATE l2_blocks SET state_root = ? WHERE number = 2", (genesis_root,))
 
-        await asyncio.to_thread(tamper)
-        running = await stack.start_sequencer(batch_time_limit_s=60)
-        with pytest.raises(SequencerHalted, match="block 2 has state root"):
-            await asyncio.wait_for(running.done, 30)
-        status = await sequencer_status(running.port)
-        assert status.halted and "re-executed" in status.halt_reason
-        async with aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            health = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="")
-            )
-        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    await asyncio.to_thread(tamper)
+    running = await stack.start_sequencer(batch_time_limit_s=60)
+    with pytest.raises(SequencerHalted, match="block 2 has state root"):
+        await asyncio.wait_for(running.done, 30)
+    status = await sequencer_status(running.port)
+    assert status.halted and "re-executed" in status.halt_reason
+    async with aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+    assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
-        # the process says so with its exit code
-        config = sequencer_config(stack, grpc_port=0)
-        process = await spawn_service("services.sequencer", sequencer_env(config), "sequencer_serving")
-        assert await process.wait(30) == 3
-        assert any('"sequencer_halted"' in line for line in process.log_lines)
+    # the process says so with its exit code
+    config = sequencer_config(stack, grpc_port=0)
+    process = await spawn_service("services.sequencer", sequencer_env(config), "sequencer_serving")
+    assert await process.wait(30) == 3
+    assert any('"sequencer_halted"' in line for line in process.log_lines)
 
 
 async def test_status_metrics_and_timestamps_from_an_l1_node(tmp_path: Path) -> None:
