@@ -795,12 +795,12 @@ class Devnet:
         executor = self._start_service("executor", {}, {"HASHDB_URL": hashdb_url})
         pool = self._start_service(
             "pool",
-            # the pool reads nonces and balances at a fixed root (the genesis) for now, so it must
-            # remember each sender's next nonce for as long as the devnet lives
-            {"ACCOUNT_TTL_S": str(10 * 365 * 86400), "STATS_INTERVAL_S": "1"},
+            {"STATS_INTERVAL_S": "1"},
             {
                 "REDIS_URL": redis_url,
                 "HASHDB_URL": hashdb_url,
+                # nonces and balances at the latest L2 block's root; the genesis root until block 0
+                "STATEDB_URL": statedb_url,
                 "STATE_ROOT": setup.genesis_root,
                 "CHAIN_ID": str(setup.l2_chain_id),
             },

@@ -31,11 +31,12 @@ from services.common.grpc_server import (
 from services.common.interceptors import ServiceInterceptor
 from services.common.logs import EventLogger
 from services.common.metrics import MetricsEndpoint, RpcMetrics, start_metrics_endpoint
+from services.common.statedb import StateDB, open_statedb
 from services.pool.config import PoolConfig
 from services.pool.metrics import PoolMetrics
 from services.pool.pool import Pool
 from services.pool.servicer import SERVICE_NAME, PoolServicer
-from services.pool.state import FixedStateRoot, HashDBAccountState
+from services.pool.state import FixedStateRoot, HashDBAccountState, StateDBLatestRoot, StateRootSource
 from services.pool.store import RedisPoolStore
 from services.pool.validation import AccountStateReader
 
@@ -56,6 +57,7 @@ class RunningPool:
     redis: aioredis.Redis
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     channel: aio.Channel | None = None
+    statedb: StateDB | None = None
 
     @property
     def port(self) -> int:
@@ -71,6 +73,8 @@ class RunningPool:
         await self.redis.aclose()
         if self.channel is not None:
             await self.channel.close(grace=None)
+        if self.statedb is not None:
+            self.statedb.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
 
@@ -95,20 +99,28 @@ async def start_pool(
 ) -> RunningPool:
     """Connect, start serving, start the background loops, and return the running service.
 
-    Without `state`, nonces and balances are read from the HashDB at `config.state_root`.
+    Without `state`, nonces and balances are read from the HashDB at the StateDB's latest L2 state root
+    (`config.statedb_url`), or at `config.state_root` before the first block and without a StateDB.
     `background=False` leaves the loops out (tests drive `pool.expire_once` themselves).
     """
     log = EventLogger("zkseq.pool")
     redis = connect_redis(config)
     channel: aio.Channel | None = None
+    statedb: StateDB | None = None
     try:
         store = RedisPoolStore(redis, config.key_prefix, int(config.account_ttl_s * 1000))
         await store.ping()
         if state is None:
-            if config.state_root is None:
-                raise ValueError("no state reader and no ZKSEQ_POOL_STATE_ROOT to read the HashDB at")
+            roots: StateRootSource
+            if config.statedb_url is not None:
+                statedb = await asyncio.to_thread(open_statedb, config.statedb_url)
+                roots = StateDBLatestRoot(statedb.blocks, config.state_root)
+            elif config.state_root is not None:
+                roots = FixedStateRoot(config.state_root)
+            else:
+                raise ValueError("no state reader, no ZKSEQ_POOL_STATEDB_URL and no ZKSEQ_POOL_STATE_ROOT")
             channel = aio.insecure_channel(config.hashdb_url)
-            state = HashDBAccountState(channel, FixedStateRoot(config.state_root), config.hashdb_timeout_s)
+            state = HashDBAccountState(channel, roots, config.hashdb_timeout_s)
         registry = CollectorRegistry()
         metrics = PoolMetrics(registry)
         pool = Pool(store, state, config.pool_settings(), metrics, log, clock=clock)
@@ -123,6 +135,8 @@ async def start_pool(
         await redis.aclose()
         if channel is not None:
             await channel.close(grace=None)
+        if statedb is not None:
+            statedb.close()
         raise
     try:
         endpoint = (
@@ -135,8 +149,10 @@ async def start_pool(
         await redis.aclose()
         if channel is not None:
             await channel.close(grace=None)
+        if statedb is not None:
+            statedb.close()
         raise
-    running = RunningPool(config, pool, server, endpoint, registry, redis, channel=channel)
+    running = RunningPool(config, pool, server, endpoint, registry, redis, channel=channel, statedb=statedb)
     if background:
         running.tasks = [
             asyncio.create_task(pool.run_every(config.expiry_interval_s, pool.expire_once, "expiry")),

@@ -33,8 +33,11 @@ Variables (each with the prefix ZKSEQ_POOL_), their defaults, and what they mean
     HASHDB_URL               127.0.0.1:50061          the HashDB the sender's nonce and balance are
                                                       read from
     HASHDB_TIMEOUT_S         5                        deadline of every HashDB call
-    STATE_ROOT               (required)               the state root those reads use, 32 bytes hex;
-                                                      until the StateDB provides the latest one
+    STATEDB_URL              (none)                   the StateDB whose latest L2 block's state root
+                                                      those reads use (the sequencer's StateDB URL)
+    STATE_ROOT               (none)                   the root used while the StateDB has no block,
+                                                      or always without STATEDB_URL; 32 bytes hex.
+                                                      One of the two is required
     SHUTDOWN_GRACE_S         10                       on SIGTERM, time given to calls in flight
     MAX_MESSAGE_BYTES        67108864                 largest gRPC message
     LOG_LEVEL                info                     debug, info, warning, error
@@ -80,7 +83,9 @@ class PoolConfig:
     ready_limit: int = 300
     hashdb_url: str = "127.0.0.1:50061"
     hashdb_timeout_s: float = 5.0
-    #: None until configured; `from_env` requires it
+    #: the StateDB whose latest block names the state root (None: always `state_root`)
+    statedb_url: str | None = None
+    #: the root before the StateDB has a block, or always without a StateDB; `from_env` needs one of them
     state_root: H4 | None = None
     shutdown_grace_s: float = 10.0
     max_message_bytes: int = 64 * 1024**2
@@ -95,11 +100,15 @@ class PoolConfig:
         metrics_host, metrics_port = env.address("METRICS_ADDRESS", f"{d.metrics_host}:{d.metrics_port}")
         hashdb_host, hashdb_port = env.address("HASHDB_URL", d.hashdb_url)
         root_text = env.string("STATE_ROOT", "")
+        statedb_url = env.string("STATEDB_URL", "") or None
         state_root: H4 | None = None
         if not root_text:
-            env.problem(
-                "STATE_ROOT", "required: the state root nonces and balances are read at (32 bytes hex)"
-            )
+            if statedb_url is None:
+                env.problem(
+                    "STATE_ROOT",
+                    "required without STATEDB_URL: the state root nonces and balances are read at "
+                    "(32 bytes hex)",
+                )
         else:
             try:
                 state_root = hex_to_h4(root_text)
@@ -133,6 +142,7 @@ class PoolConfig:
             ready_limit=env.integer("READY_LIMIT", d.ready_limit, minimum=1, maximum=10_000),
             hashdb_url=f"{hashdb_host}:{hashdb_port}",
             hashdb_timeout_s=env.number("HASHDB_TIMEOUT_S", d.hashdb_timeout_s, minimum=0.01),
+            statedb_url=statedb_url,
             state_root=state_root,
             shutdown_grace_s=env.number("SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0),
             max_message_bytes=env.integer(

@@ -4,15 +4,19 @@
     HashDBAccountState   the nonce and balance leaves of the state tree (spec §4.1), read with the
                          HashDB's GetMany at the root a `StateRootSource` names
 
-The root should be the StateDB's latest L2 state root; until the StateDB exists, `__main__` wires a
-`FixedStateRoot` from ZKSEQ_POOL_STATE_ROOT (the genesis root, say). The pool keeps its own next
+The root is the StateDB's latest L2 state root (`StateDBLatestRoot`, with ZKSEQ_POOL_STATEDB_URL): the
+sequencer writes a block only after the HashDB reports its nodes stored, so that root can always be
+read. Before the first block exists it falls back to ZKSEQ_POOL_STATE_ROOT (the genesis root); with
+no StateDB configured, `FixedStateRoot` reads at that root only. The pool keeps its own next
 nonce per sender (raised by MarkIncluded), so a state that lags behind the sequencer never lets a
 stale nonce in; a lagging balance can only let a transaction in that the executor then refuses
 (MarkFailed with BALANCE).
 """
 
+import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +26,7 @@ from grpc import aio
 from protos.hashdb.v1 import hashdb_pb2 as hashdb_pb
 from services.common.errors import Unavailable
 from services.common.grpc_client import UnaryMethod
-from zkevm.field import H4
+from zkevm.field import H4, bytes_to_h4
 from zkevm.state_keys import Address, balance_key, nonce_key
 
 HASHDB_SERVICE = "hashdb.v1.HashDBService"
@@ -61,6 +65,58 @@ class FixedStateRoot:
 
     async def latest_state_root(self) -> H4:
         return self.root
+
+
+class _BlockWithRoot(Protocol):
+    @property
+    def state_root(self) -> bytes: ...
+
+
+class LatestBlockReader(Protocol):
+    """What `StateDBLatestRoot` needs of the StateDB's block repository (synchronous)."""
+
+    def latest_block_number(self) -> int | None: ...
+    def block_by_number(self, number: int) -> _BlockWithRoot | None: ...
+
+
+class StateDBLatestRoot:
+    """The state root of the latest L2 block in the StateDB, or `fallback` while there is none.
+
+    The StateDB is read in a worker thread at most once per `cache_s`, so a burst of admissions
+    costs one query.
+    """
+
+    def __init__(
+        self,
+        blocks: LatestBlockReader,
+        fallback: H4 | None,
+        cache_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._blocks = blocks
+        self._fallback = fallback
+        self._cache_s = cache_s
+        self._clock = clock
+        self._cached: tuple[float, H4] | None = None
+
+    def _read(self) -> H4 | None:
+        number = self._blocks.latest_block_number()
+        if number is None:
+            return None
+        block = self._blocks.block_by_number(number)
+        return None if block is None else bytes_to_h4(bytes(block.state_root))
+
+    async def latest_state_root(self) -> H4:
+        now = self._clock()
+        if self._cached is not None and now - self._cached[0] < self._cache_s:
+            return self._cached[1]
+        root = await asyncio.to_thread(self._read)
+        if root is None:
+            if self._fallback is None:
+                raise Unavailable("the StateDB has no L2 block yet and no ZKSEQ_POOL_STATE_ROOT is set")
+            return self._fallback
+        self._cached = (now, root)
+        return root
 
 
 def _fea(h: H4) -> hashdb_pb.Fea:
