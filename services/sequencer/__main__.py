@@ -10,6 +10,8 @@ import asyncio
 import os
 import sys
 
+from grpc import aio
+
 from services.common.config import ConfigError
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import EventLogger, configure_logging
@@ -29,7 +31,7 @@ async def serve(config: SequencerConfig) -> int:
     await asyncio.sleep(0)  # the signal handlers are in place before anything starts
     try:
         running = await start_sequencer(config)
-    except (GenesisError, StateDBError, OSError, ValueError) as exc:
+    except (GenesisError, StateDBError, OSError, ValueError, aio.AioRpcError) as exc:
         log.error("sequencer_start_failed", error=str(exc))
         shutdown.cancel()
         return 1

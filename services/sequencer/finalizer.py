@@ -126,6 +126,8 @@ class Finalizer:
         #: transactions left aside until a monotonic time (balance errors)
         self._parked: dict[bytes, float] = {}
         self._next_forced_check = 0.0
+        #: GetReadyTransactions failed this many times in a row
+        self._pool_failures = 0
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -235,9 +237,19 @@ class Finalizer:
         limit = self.settings.fetch_limit + len(self._parked)
         try:
             fetched = await self._timed("pool_fetch", lambda: self.pool.ready(limit))
+            self._pool_failures = 0
         except Unavailable as exc:
-            self.log.warning("service_unavailable", call="pool GetReadyTransactions", error=str(exc))
-            fetched = []
+            # keep closing batches on time while the pool is down; log now and then, not every poll
+            if self._pool_failures % 50 == 0:
+                self.log.warning(
+                    "service_unavailable",
+                    call="pool GetReadyTransactions",
+                    attempt=self._pool_failures + 1,
+                    error=str(exc),
+                )
+            self._pool_failures += 1
+            await wait_event(self.recorder.progress, self._wait_s())
+            return None
         fresh = [tx for tx in fetched if self._parked.get(tx.hash, 0.0) <= now]
         if fresh:
             self._candidates.extend(fresh)

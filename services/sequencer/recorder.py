@@ -3,8 +3,9 @@
     for each job, in the order the finalizer queued them:
       BlockJob(s)  wait until the executor reports the job's flush stored (HashDB durable), then
                    write up to `max_blocks_per_write` consecutive blocks in one StateDB
-                   transaction (opening the batch with its first block), then MarkIncluded each
-                   in the pool
+                   transaction (opening the batch with its first block), then hand them to the
+                   pool marker (MarkIncluded, in a task of its own: an unreachable pool never
+                   holds up the StateDB or a batch's close)
       CloseJob     re-execute the whole batch in one call on its start root with
                    update_merkle_tree off; the state root, every transaction's root, the local exit
                    root and the accInputHash must be those of the one-by-one execution — or the
@@ -24,7 +25,9 @@ of the writes never changes, so the StateDB always holds a prefix of what the fi
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -83,8 +86,11 @@ class Recorder:
         self.recorded_block = 0
         self.recorded_root = b""
         self.last_closed_batch = 0
-        #: set after each write, so the finalizer reads the pool again at once
+        #: set after each write and each pool mark, so the finalizer reads the pool again at once
         self.progress = asyncio.Event()
+        #: recorded transactions still to be marked included in the pool, oldest first
+        self._marks: deque[bytes] = deque()
+        self._marks_changed = asyncio.Condition()
 
     # -- what others tell the recorder --------------------------------------------------------------
 
@@ -224,7 +230,7 @@ class Recorder:
         )
         self.recorded_block, self.recorded_root = last.number, last.state_root
         self.metrics.recorded.inc(len(group))
-        await self._timed("pool_mark", lambda: self._mark_included([job.tx_hash for job in group]))
+        await self._mark_included([job.tx_hash for job in group])
 
     async def _write(
         self, write: Callable[[], Awaitable[None]], committed: Callable[[], Awaitable[bool]]
@@ -257,10 +263,39 @@ class Recorder:
         return check
 
     async def _mark_included(self, hashes: Sequence[bytes]) -> None:
+        """Hand recorded transactions to the pool marker; waits only if its backlog is full."""
+        async with self._marks_changed:
+            await self._marks_changed.wait_for(lambda: len(self._marks) < self.settings.max_in_flight)
+            self._marks.extend(hashes)
+            self._marks_changed.notify_all()
+
+    async def run_marker(self) -> None:
+        """MarkIncluded in the pool what the StateDB holds, in its own task: a slow or unreachable
+        pool never holds up the StateDB writes or a batch's close. After a crash, recovery marks the
+        open and the last closed batch again; the backlog is bounded by `max_in_flight`."""
+        while True:
+            async with self._marks_changed:
+                await self._marks_changed.wait_for(lambda: bool(self._marks))
+                hashes = [
+                    self._marks[i] for i in range(min(self.settings.max_blocks_per_write, len(self._marks)))
+                ]
+
+            await self._timed("pool_mark", functools.partial(self._mark_all, hashes))
+            async with self._marks_changed:
+                for _ in hashes:
+                    self._marks.popleft()
+                self._marks_changed.notify_all()
+            self.progress.set()  # the senders' next nonces are ready now
+
+    async def _mark_all(self, hashes: Sequence[bytes]) -> None:
         async def mark(tx_hash: bytes) -> None:
             await self._retrying("pool MarkIncluded", lambda: self.pool.include(tx_hash))
 
         await asyncio.gather(*(mark(h) for h in hashes))
+
+    async def marks_done(self) -> None:
+        async with self._marks_changed:
+            await self._marks_changed.wait_for(lambda: not self._marks)
 
     async def _record_forced(self, job: ForcedJob) -> None:
         start = time.perf_counter()

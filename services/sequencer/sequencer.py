@@ -21,11 +21,12 @@ reads it, and a second execution of the same nonce would fail the executor's non
 
 Running
 -------
-The finalizer and the recorder run as two tasks. If either halts (`SequencerHalted`), the other is
-cancelled, the status reports the reason, health turns NOT_SERVING, and `run` raises it: the
-process exits loudly rather than write anything a prover or L1 would refuse. A graceful `stop`
-stops the finalizer, lets the recorder write what is already executed (`drain_timeout_s`), and
-puts the still-selected transactions back to pending.
+The finalizer, the recorder and the recorder's pool marker run as three tasks. If one halts
+(`SequencerHalted`), the others are cancelled, the status reports the reason, health turns
+NOT_SERVING, and `run` raises it: the process exits loudly rather than write anything a prover or
+L1 would refuse. A graceful `stop` stops the finalizer, lets the recorder write (and the marker
+mark) what is already executed (`drain_timeout_s`), and puts the still-selected transactions back
+to pending.
 """
 
 from __future__ import annotations
@@ -274,6 +275,7 @@ class Sequencer:
             self._tasks = [
                 asyncio.create_task(self.finalizer.run(), name="finalizer"),
                 asyncio.create_task(self.recorder.run(), name="recorder"),
+                asyncio.create_task(self.recorder.run_marker(), name="pool-marker"),
             ]
             done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -295,18 +297,25 @@ class Sequencer:
         """Stop taking transactions, write what is executed, release what is not."""
         if not self._tasks:
             return
-        finalizer, recorder = self._tasks
+        finalizer, recorder, marker = self._tasks
         finalizer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await finalizer
         if not recorder.done():
-            try:
-                await asyncio.wait_for(self.queue.empty(), self.settings.drain_timeout_s)
-            except TimeoutError:
+
+            async def drained() -> None:
+                await self.queue.empty()
+                await self.recorder.marks_done()
+
+            drain = asyncio.ensure_future(drained())
+            done, _ = await asyncio.wait({drain}, timeout=self.settings.drain_timeout_s)
+            if not done:
+                drain.cancel()
                 self.log.warning("recorder_not_drained", txs_in_flight=len(self.queue))
-        recorder.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await recorder
+        for task in (recorder, marker):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         try:
             released = await asyncio.wait_for(self.pool.release_selected(), 5.0)
             self.log.info("selected_released", count=released)

@@ -370,6 +370,14 @@ class Stack:
             or 0.0
         )
 
+    async def wait_closed_by(self, reason: str, count: int, timeout_s: float = 30.0) -> None:
+        """The metric moves just after the StateDB write a reader may already see: wait for it."""
+
+        async def done() -> bool:
+            return self.closed_by(reason) >= count
+
+        await wait_until(done, timeout_s, f"{count} batches closed by {reason}")
+
     def txs_by_outcome(self, outcome: str) -> float:
         assert self.sequencer is not None
         return (

@@ -112,6 +112,7 @@ async def test_each_closing_reason(stack: Stack, reason: str) -> None:
     batches = await stack.wait_closed(1 if reason == "time" else 2)
     sizes = [len(stack.db().blocks.blocks_of_batch(b.number)) for b in batches]
     assert sizes[0] == per_batch and all(size == per_batch for size in sizes)
+    await stack.wait_closed_by(reason, len(batches))
     assert stack.closed_by(reason) == len(batches)
     await stack.stop_sequencer()
     await stack.replay_from_genesis()
@@ -223,6 +224,6 @@ async def test_forced_batches_go_first_and_stale_pool_nonces_fail(stack: Stack) 
     assert batches[0].batch_l2_data == encode_batch_l2_data(forced)
     assert batches[0].global_exit_root == GER
     assert batches[0].timestamp >= 100 and batches[1].timestamp >= batches[0].timestamp
-    assert stack.closed_by("forced") == 1
+    await stack.wait_closed_by("forced", 1)
     await stack.stop_sequencer()
     await stack.replay_from_genesis()
