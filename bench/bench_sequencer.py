@@ -376,6 +376,8 @@ def stage_table(metrics: dict[str, float], n_txs: int, wall_s: float) -> str:
                 f"{total / n_txs * 1000:>8.2f}"
             )
     lines.append(f"    {'wall (pool → closed)':<38}{wall_s:>10.2f}{wall_s / n_txs * 1000:>8.2f}")
+    polls = metrics.get("zkseq_sequencer_flush_status_polls_total", 0.0)
+    lines.append(f"    GetFlushStatus polls while waiting: {polls:.0f} ({polls / n_txs:.2f} per transaction)")
     return "\n".join(lines)
 
 

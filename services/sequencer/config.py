@@ -50,7 +50,8 @@ Variables (each with the prefix ZKSEQ_SEQUENCER_), their defaults, and what they
     FORCED_BATCH_FINALITY_BLOCKS 64                    L1 blocks a forced batch must be under the head
     RETRY_INITIAL_S             0.05                   first backoff of a retried call (doubling)
     RETRY_MAX_S                 5                      longest backoff
-    FLUSH_POLL_S                0.005                  flush-status poll period while waiting for one
+    FLUSH_POLL_S                0.01                   first flush-status poll while waiting for a flush
+                                                       (then doubling, at most 8×)
     DRAIN_TIMEOUT_S             10                     on SIGTERM, time to write what is executed
     SHUTDOWN_GRACE_S            5                      on SIGTERM, time given to status calls in flight
     MAX_MESSAGE_BYTES           67108864               largest gRPC message
@@ -103,7 +104,7 @@ class SequencerConfig:
     forced_batch_finality_blocks: int = 64
     retry_initial_s: float = 0.05
     retry_max_s: float = 5.0
-    flush_poll_s: float = 0.005
+    flush_poll_s: float = 0.01
     drain_timeout_s: float = 10.0
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024**2

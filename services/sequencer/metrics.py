@@ -78,6 +78,11 @@ class SequencerMetrics:
             "Transactions executed again because the executor restarted before their flush was stored",
             registry=registry,
         )
+        self.flush_polls = Counter(
+            "zkseq_sequencer_flush_status_polls_total",
+            "GetFlushStatus calls made while waiting for a flush",
+            registry=registry,
+        )
         self.halted = Gauge("zkseq_sequencer_halted", "1 once the sequencer has halted", registry=registry)
         self._stages: dict[str, Histogram] = {}
 

@@ -179,8 +179,14 @@ class Recorder:
     # -- durability ------------------------------------------------------------------------------
 
     async def _durable(self, job: BlockJob | ForcedJob) -> None:
-        """Return once the job's state is stored in the HashDB (executing it again if need be)."""
+        """Return once the job's state is stored in the HashDB (executing it again if need be).
+
+        A ProcessBatch answer carries the stored flush id the executor last learnt; when none brings
+        the job's, GetFlushStatus is asked, first after `flush_poll_s`, then at doubling intervals
+        (at most 8×): each poll costs the executor a HashDB round trip, and a flush takes tens of
+        milliseconds, so polling fast would mostly load the two services it waits for."""
         polled = False
+        wait_s = self.settings.flush_poll_s
         while True:
             status = self._flush
             if status.prover_id == job.prover_id and status.stored_flush_id >= job.flush_id:
@@ -190,10 +196,12 @@ class Recorder:
                 polled = False
                 continue
             self._flush_changed.clear()
-            if await wait_event(self._flush_changed, self.settings.flush_poll_s):
+            if await wait_event(self._flush_changed, wait_s):
                 continue
             self._flush = await self._retrying("executor GetFlushStatus", self.executor.flush_status)
+            self.metrics.flush_polls.inc()
             polled = True
+            wait_s = min(wait_s * 2, 8 * self.settings.flush_poll_s)
 
     async def _replay(self, job: BlockJob | ForcedJob) -> None:
         """The executor restarted before this job's flush was stored: execute it again."""

@@ -59,7 +59,7 @@ class SequencerSettings:
     retry_initial_s: float = 0.05
     retry_max_s: float = 5.0
     #: how often the recorder asks for the flush status when no executor answer brought it
-    flush_poll_s: float = 0.005
+    flush_poll_s: float = 0.01
     #: on shutdown, time given to the recorder to write what is already executed
     drain_timeout_s: float = 10.0
 
