@@ -15,11 +15,13 @@ bench_executor.py), each from --senders senders with a fresh recipient per trans
                 total seconds over the run).
 
 --mixed N adds a sustained run: N transactions (ETH and ERC-20 transfers, counter calls, reverts,
-out-of-gas calls) from --senders senders, sent while the sequencer runs; it prints the batches
+out-of-gas calls) from --senders senders, sent while the sequencer runs with the default limits
+(batch time limit --batch-time-s, 10 s by default); it prints the batches
 closed by reason and the transactions by outcome, and re-executes every closed batch from the
 genesis with the fork-6 processor in this process: the final state root must be the chain's.
 
-Usage: python bench/bench_sequencer.py [--txs N] [--senders N] [--mixed N] [--statedb-url URL]
+Usage: python bench/bench_sequencer.py [--txs N] [--senders N] [--mixed N [--mixed-only] [--batch-time-s S]]
+                                      [--statedb-url URL]
 """
 
 from __future__ import annotations
@@ -601,7 +603,7 @@ async def mixed(args: argparse.Namespace) -> None:
             raise SystemExit("--mixed runs on a fresh SQLite StateDB (pass no --statedb-url)")
         chain = await start_chain(data, genesis, statedb_url)
         try:
-            sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S="2")
+            sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S=f"{args.batch_time_s:g}")
             statedb = open_statedb(statedb_url)
             start = time.perf_counter()
             await submit(chain.pool_url, txs, concurrency=16)
@@ -652,6 +654,12 @@ def main() -> None:
         "--mixed", type=int, default=0, help="also a sustained mixed run of this many transactions"
     )
     parser.add_argument("--mixed-only", action="store_true", help="only the mixed run")
+    parser.add_argument(
+        "--batch-time-s",
+        type=float,
+        default=10.0,
+        help="the mixed run's batch time limit (default: the node's 10 s)",
+    )
     parser.add_argument("--statedb-url", default="", help="postgresql://…?schema=… (default: a SQLite file)")
     args = parser.parse_args()
     if args.mixed_only and not args.mixed:
