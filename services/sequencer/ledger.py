@@ -31,10 +31,10 @@ class StateDBLedger:
         except DatabaseUnavailable as exc:
             raise StateDBUnavailable(f"StateDB: {exc}") from exc
 
-    async def tip(self) -> ChainTip | None:
-        return await self._run(self._tip)
+    async def tip(self, recent_txs: int) -> ChainTip | None:
+        return await self._run(lambda: self._tip(recent_txs))
 
-    def _tip(self) -> ChainTip | None:
+    def _tip(self, recent_txs: int) -> ChainTip | None:
         batches, blocks = self._db.batches, self._db.blocks
         if batches.last_batch() is None:
             return None
@@ -49,14 +49,17 @@ class StateDBLedger:
                 if len(txs) != 1:
                     raise RuntimeError(f"L2 block {block.number} holds {len(txs)} transactions, not 1")
                 open_blocks.append((block, txs[0]))
-        closed_hashes = tuple(
-            b.tx_hash for b in blocks.blocks_of_batch(last_closed.number) if b.tx_hash is not None
-        )
+        recent: list[bytes] = []
+        number = last_closed.number
+        while number > 0 and len(recent) < recent_txs:
+            batch_blocks = blocks.blocks_of_batch(number)
+            recent += [b.tx_hash for b in reversed(batch_blocks) if b.tx_hash is not None]
+            number -= 1
         latest_number = blocks.latest_block_number()
         latest = None if latest_number is None else blocks.block_by_number(latest_number)
         if latest is None:
             raise RuntimeError("the StateDB has batches but no L2 block (no genesis block)")
-        return ChainTip(last_closed, open_batch, tuple(open_blocks), closed_hashes, latest)
+        return ChainTip(last_closed, open_batch, tuple(open_blocks), tuple(recent), latest)
 
     async def add_genesis(self, batch: Batch, block: L2Block) -> None:
         await self._run(lambda: self._db.batches.add_genesis(batch, block))

@@ -166,14 +166,16 @@ class ChainTip:
     open_batch: Batch | None
     #: the blocks of the open batch with their transactions, in order
     open_blocks: tuple[tuple[L2Block, L2Tx], ...]
-    #: the transaction hashes of the last closed batch (re-marked included after a crash)
-    last_closed_tx_hashes: tuple[bytes, ...]
+    #: the transactions of the latest closed batches, newest first, at least as many as asked for
+    #: (or all): a crash can leave that many recorded but not yet marked included in the pool
+    recent_tx_hashes: tuple[bytes, ...]
     latest_block: L2Block
 
 
 class Ledger(Protocol):
-    async def tip(self) -> ChainTip | None:
-        """None when the StateDB has no batch at all (no genesis yet)."""
+    async def tip(self, recent_txs: int) -> ChainTip | None:
+        """None when the StateDB has no batch at all (no genesis yet). `recent_txs`: how many
+        transactions of the latest closed batches to list."""
         ...
 
     async def add_genesis(self, batch: Batch, block: L2Block) -> None: ...

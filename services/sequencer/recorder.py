@@ -279,8 +279,9 @@ class Recorder:
 
     async def run_marker(self) -> None:
         """MarkIncluded in the pool what the StateDB holds, in its own task: a slow or unreachable
-        pool never holds up the StateDB writes or a batch's close. After a crash, recovery marks the
-        open and the last closed batch again; the backlog is bounded by `max_in_flight`."""
+        pool never holds up the StateDB writes or a batch's close. The backlog is bounded by
+        `max_in_flight` (plus a group); after a crash, recovery marks that many of the latest
+        recorded transactions again."""
         while True:
             async with self._marks_changed:
                 await self._marks_changed.wait_for(lambda: bool(self._marks))

@@ -11,9 +11,9 @@ Start (and restart after any crash, SIGKILL included)
    the same, or the sequencer halts. The result gives the batch's exact counters and gas, so it
    is filled on from where it was; its age is counted from its timestamp.
 4. Make the pool agree with the StateDB: MarkIncluded every transaction of the open batch and of
-   the last closed batch (a crash can fall between a StateDB write and the pool mark; marking an
-   included transaction again changes nothing), then ReleaseSelected puts every transaction that
-   was selected but never recorded back to pending.
+   the latest closed batches, as many as the pool marker may hold (a crash can fall between a
+   StateDB write and the pool mark; marking an included transaction again changes nothing), then
+   ReleaseSelected puts every transaction that was selected but never recorded back to pending.
 
 So nothing accepted is lost (a recorded transaction is durable in the StateDB and the HashDB) and
 nothing is included twice (a transaction the StateDB holds is out of the pool before the finalizer
@@ -147,7 +147,9 @@ class Sequencer:
 
     async def recover(self) -> None:
         """Steps 1–4 of the module notes. Raises `NoGenesis`, or `SequencerHalted` on a mismatch."""
-        tip = await self._retrying("StateDB tip", self.ledger.tip)
+        # the pool marker holds at most about `max_in_flight` recorded transactions not yet marked
+        recent = self.settings.max_in_flight + self.settings.max_blocks_per_write
+        tip = await self._retrying("StateDB tip", lambda: self.ledger.tip(recent))
         if tip is None:
             raise NoGenesis(
                 "the StateDB holds no batch: write the genesis first (python -m services.sequencer.genesis, "
@@ -169,9 +171,14 @@ class Sequencer:
         self.recorder.start_at(
             block=tip.latest_block.number, state_root=recorded_root, last_closed_batch=last.number
         )
-        hashes = [tx.hash for _, tx in tip.open_blocks] + list(tip.last_closed_tx_hashes)
-        for tx_hash in hashes:
-            await self._retrying("pool MarkIncluded", functools.partial(self.pool.include, tx_hash))
+        hashes = [tx.hash for _, tx in tip.open_blocks] + list(tip.recent_tx_hashes)
+        for start in range(0, len(hashes), 32):
+            await asyncio.gather(
+                *(
+                    self._retrying("pool MarkIncluded", functools.partial(self.pool.include, tx_hash))
+                    for tx_hash in hashes[start : start + 32]
+                )
+            )
         released = await self._retrying("pool ReleaseSelected", self.pool.release_selected)
         self.log.info(
             "sequencer_recovered",
