@@ -13,6 +13,8 @@ this process (`replay_from_genesis`). Crashes and restarts: test_sequencer_resta
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.integration.sequencer_fixtures import (
     HASHER,
     REVERTER,
     Stack,
+    genesis_json,
     genesis_of,
     recipient,
     running_stack,
@@ -227,3 +230,40 @@ async def test_forced_batches_go_first_and_stale_pool_nonces_fail(stack: Stack) 
     await stack.wait_closed_by("forced", 1)
     await stack.stop_sequencer()
     await stack.replay_from_genesis()
+
+
+async def test_the_genesis_step_as_a_command(tmp_path: Path) -> None:
+    """`python -m services.sequencer.genesis` writes the genesis into the HashDB and batch 0 into the
+    StateDB, prints the root, and a second run only checks it; a different file is refused."""
+    async with running_stack(tmp_path, genesis_of(WALLETS)) as stack:
+        env = {
+            **os.environ,
+            "ZKSEQ_SEQUENCER_HASHDB_URL": f"127.0.0.1:{stack.hashdb.port}",
+            "ZKSEQ_SEQUENCER_STATEDB_URL": stack.statedb_url,
+            "ZKSEQ_SEQUENCER_COINBASE": "0x" + COINBASE.hex(),
+            "ZKSEQ_SEQUENCER_GENESIS_FILE": str(stack.genesis_file),
+        }
+
+        async def run(extra: dict[str, str]) -> tuple[int, str, str]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.sequencer.genesis", env={**env, **extra},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            return process.returncode or 0, out.decode(), err.decode()
+
+        code, out, _ = await run({})
+        root = stack.genesis.state_root()
+        assert code == 0 and out.strip() == "0x" + root.hex()
+        batch0 = await asyncio.to_thread(stack.db().batches.get_batch, 0)
+        assert batch0 is not None and batch0.state_root == root and batch0.closed
+        code, out, _ = await run({})  # again: checked, nothing written
+        assert code == 0 and out.strip() == "0x" + root.hex()
+        other = tmp_path / "other.json"
+        other.write_text(genesis_json(genesis_of(WALLETS[:2])))
+        code, _, err = await run({"ZKSEQ_SEQUENCER_GENESIS_FILE": str(other)})
+        assert code == 1 and "batch 0 has state root" in err
+        # the pool can read the genesis state, and the sequencer starts on it
+        await stack.start_sequencer()
+        (tx,) = await stack.submit(WALLETS[0].transfer(0, recipient(300)))
+        await stack.wait_recorded([tx])
