@@ -34,7 +34,6 @@ from typing import TypeVar
 from services.common.logs import EventLogger
 from services.common.statedb.models import Batch, ForcedBatch, Hash32, StateRoot
 from services.sequencer.blocks import build_block
-from services.sequencer.grpc_ports import ExecutorFailed
 from services.sequencer.l1clock import batch_timestamp
 from services.sequencer.limits import CloseReason, ZkCounters, batch_counters, bytes_misfit, executed_misfit
 from services.sequencer.metrics import SequencerMetrics
@@ -52,6 +51,7 @@ from services.sequencer.ports import (
     ExecRequest,
     ExecResult,
     Executor,
+    ExecutorFailed,
     ExecutorUnavailable,
     FailureKind,
     L1Clock,

@@ -24,6 +24,7 @@ from services.sequencer.ports import (
     ExecRequest,
     ExecResult,
     ExecTx,
+    ExecutorFailed,
     ExecutorUnavailable,
     FailureKind,
     FlushStatus,
@@ -50,10 +51,6 @@ RETRYABLE: Final = frozenset(
         grpc.StatusCode.CANCELLED,
     }
 )
-
-
-class ExecutorFailed(Exception):
-    """The executor answered a call with a gRPC error that retrying will not fix (INTERNAL …)."""
 
 
 def _describe(exc: aio.AioRpcError) -> str:
@@ -172,31 +169,32 @@ _FAILURE_KIND: Final = {
 
 
 class GrpcPool:
-    """`ports.Pool` over zkseq.pool.v1. Every failure other than the protocol's answers is
-    `PoolUnavailable` (retried by the caller)."""
+    """`ports.Pool` over zkseq.pool.v1 (its own calls, not services.pool.client: a service never
+    imports another). Every failure other than the protocol's answers is `PoolUnavailable`,
+    retried by the caller."""
 
     def __init__(self, channel: aio.Channel, timeout_s: float) -> None:
-        def method(name: str, response: type[object]) -> str:
+        def method(name: str) -> str:
             return f"/{POOL_SERVICE}/{name}"
 
         t = timeout_s
         self._ready = UnaryMethod[ppb.GetReadyTransactionsRequest, ppb.GetReadyTransactionsResponse](
-            channel, method("GetReadyTransactions", object), ppb.GetReadyTransactionsResponse, t
+            channel, method("GetReadyTransactions"), ppb.GetReadyTransactionsResponse, t
         )
         self._select = UnaryMethod[ppb.MarkSelectedRequest, ppb.MarkResponse](
-            channel, method("MarkSelected", object), ppb.MarkResponse, t
+            channel, method("MarkSelected"), ppb.MarkResponse, t
         )
         self._include = UnaryMethod[ppb.MarkIncludedRequest, ppb.MarkIncludedResponse](
-            channel, method("MarkIncluded", object), ppb.MarkIncludedResponse, t
+            channel, method("MarkIncluded"), ppb.MarkIncludedResponse, t
         )
         self._fail = UnaryMethod[ppb.MarkFailedRequest, ppb.MarkResponse](
-            channel, method("MarkFailed", object), ppb.MarkResponse, t
+            channel, method("MarkFailed"), ppb.MarkResponse, t
         )
         self._invalid = UnaryMethod[ppb.MarkInvalidRequest, ppb.MarkResponse](
-            channel, method("MarkInvalid", object), ppb.MarkResponse, t
+            channel, method("MarkInvalid"), ppb.MarkResponse, t
         )
         self._release = UnaryMethod[ppb.ReleaseSelectedRequest, ppb.ReleaseSelectedResponse](
-            channel, method("ReleaseSelected", object), ppb.ReleaseSelectedResponse, t
+            channel, method("ReleaseSelected"), ppb.ReleaseSelectedResponse, t
         )
 
     @staticmethod

@@ -34,6 +34,10 @@ class ExecutorUnavailable(Unavailable):
     pass
 
 
+class ExecutorFailed(Exception):
+    """The executor answered with an error that retrying will not fix (a gRPC INTERNAL …)."""
+
+
 class PoolUnavailable(Unavailable):
     pass
 

@@ -40,6 +40,7 @@ from services.sequencer.ports import (
     ExecRequest,
     ExecResult,
     Executor,
+    ExecutorFailed,
     ExecutorUnavailable,
     FlushStatus,
     Ledger,
@@ -158,6 +159,8 @@ class Recorder:
         while True:
             try:
                 result = await self.executor.process(request)
+            except ExecutorFailed as exc:
+                raise SequencerHalted(f"{what}: {exc}") from exc
             except ExecutorUnavailable as exc:
                 self.metrics.executor_retries.labels("unavailable").inc()
                 self.log.warning(

@@ -41,7 +41,6 @@ from typing import TypeVar
 
 from services.common.logs import EventLogger
 from services.sequencer.finalizer import Finalizer
-from services.sequencer.grpc_ports import ExecutorFailed
 from services.sequencer.limits import BatchUsage, ZkCounters
 from services.sequencer.metrics import SequencerMetrics
 from services.sequencer.outcomes import call_outcome, executor_error_name
@@ -51,6 +50,7 @@ from services.sequencer.ports import (
     ExecRequest,
     ExecResult,
     Executor,
+    ExecutorFailed,
     L1Clock,
     Ledger,
     Pool,
