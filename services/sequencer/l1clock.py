@@ -53,7 +53,11 @@ class JsonRpcL1Clock:
     """The latest block's timestamp from an Ethereum JSON-RPC node (web3), cached briefly."""
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, cache_s: float = DEFAULT_CACHE_S) -> None:
-        self._w3 = AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+        # no retries inside web3: the sequencer's own backoff retries, and logs each failure
+        provider = AsyncHTTPProvider(
+            url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        )
+        self._w3 = AsyncWeb3(provider)
         self._cache_s = cache_s
         self._cached: tuple[float, int] | None = None
         self.url = url
