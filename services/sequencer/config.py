@@ -71,6 +71,8 @@ from zkevm.errors import EncodingError
 from zkevm.field import hex_to_bytes
 
 PREFIX = "ZKSEQ_SEQUENCER_"
+#: the engine's tuning defaults live in `SequencerSettings` (work.py); the process takes them from there
+_ENGINE = SequencerSettings(chain_id=1, coinbase=bytes(20))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +95,19 @@ class SequencerConfig:
     genesis_file: Path | None = None
     l1_rpc_url: str = ""
     l1_timeout_s: float = 5.0
-    batch_time_limit_s: float = 10.0
+    batch_time_limit_s: float = _ENGINE.batch_time_limit_s
     limits: BatchLimits = field(default_factory=BatchLimits)
-    poll_interval_s: float = 0.1
-    fetch_limit: int = 64
-    max_txs_in_flight: int = 1024
-    max_blocks_per_write: int = 64
-    balance_retry_s: float = 5.0
-    forced_batch_check_s: float = 10.0
-    forced_batch_finality_blocks: int = 64
-    retry_initial_s: float = 0.05
-    retry_max_s: float = 5.0
-    flush_poll_s: float = 0.01
-    drain_timeout_s: float = 10.0
+    poll_interval_s: float = _ENGINE.poll_interval_s
+    fetch_limit: int = _ENGINE.fetch_limit
+    max_txs_in_flight: int = _ENGINE.max_in_flight
+    max_blocks_per_write: int = _ENGINE.max_blocks_per_write
+    balance_retry_s: float = _ENGINE.balance_retry_s
+    forced_batch_check_s: float = _ENGINE.forced_batch_check_s
+    forced_batch_finality_blocks: int = _ENGINE.forced_batch_finality_blocks
+    retry_initial_s: float = _ENGINE.retry_initial_s
+    retry_max_s: float = _ENGINE.retry_max_s
+    flush_poll_s: float = _ENGINE.flush_poll_s
+    drain_timeout_s: float = _ENGINE.drain_timeout_s
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024**2
     log_level: str = "info"
