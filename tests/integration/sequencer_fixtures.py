@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +31,8 @@ from grpc import aio
 from protos.pool.v1 import pool_pb2 as ppb
 from protos.sequencer.v1 import sequencer_pb2 as spb
 from services.common.grpc_client import UnaryMethod
+from services.common.l1.anvil import AnvilError, find_anvil
+from services.common.l1.artifacts import CONTRACTS_DIR
 from services.common.logs import EventLogger
 from services.common.process import ServiceProcess, spawn_service
 from services.common.statedb import StateDB, open_statedb
@@ -499,6 +503,29 @@ async def running_stack(
         await hashdb.stop()
         if stack.statedb is not None:
             stack.statedb.close()
+
+
+def ensure_anvil() -> None:
+    """anvil comes from contracts/node_modules: `npm ci` there if it is missing (as the L1 contract
+    tests do); skip when npm cannot provide it."""
+    try:
+        find_anvil()
+        return
+    except AnvilError:
+        pass
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed, so anvil cannot be installed into contracts/node_modules")
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        check=False,
+        cwd=CONTRACTS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"`npm ci` in contracts/ failed, so there is no anvil:\n{result.stderr[-2000:]}")
 
 
 async def sequencer_status(port: int) -> spb.GetStatusResponse:

@@ -35,6 +35,7 @@ from services.sequencer.limits import BatchLimits
 from services.sequencer.work import SequencerHalted
 from tests.integration.sequencer_fixtures import (
     Stack,
+    ensure_anvil,
     genesis_of,
     recipient,
     running_stack,
@@ -219,6 +220,7 @@ async def test_a_recorded_block_the_executor_disagrees_with_halts_at_restart(sta
 
 async def test_status_metrics_and_timestamps_from_an_l1_node(tmp_path: Path) -> None:
     l1_time = 1_750_000_000
+    await asyncio.to_thread(ensure_anvil)
     anvil = await asyncio.to_thread(Anvil.start, extra_args=["--timestamp", str(l1_time), "--no-mining"])
     try:
         async with running_stack(tmp_path, genesis_of(SENDERS)) as stack:
