@@ -4,6 +4,7 @@
     errors        typed service errors, each carrying its gRPC status code
     interceptors  one grpc.aio interceptor: typed exceptions → status codes, latency per RPC
     grpc_server   grpc.aio server bootstrap: health checking, port binding, graceful shutdown
+    runner        a service's `__main__`: config, start, serve until SIGTERM / SIGINT, exit codes 0 / 1 / 2
     grpc_client   typed unary calls with a deadline on every call
     metrics       the Prometheus /metrics endpoint and the per-RPC metrics
     logs          structured logs: a constant event name plus fields, one JSON object per line
