@@ -5,7 +5,18 @@ Variables (each with the prefix ZKSEQ_SEQUENCER_), their defaults, and what they
     GRPC_ADDRESS                0.0.0.0:50091          status and health (gRPC); port 0: any free port
     METRICS_ADDRESS             0.0.0.0:9095           Prometheus /metrics listen address
     METRICS_ENABLED             true                   serve /metrics at all
-    EXECUTOR_URL                127.0.0.1:50071        the executor service
+    EXECUTOR_URL                127.0.0.1:50071        the executor: host:port, a comma-separated list
+                                                       of host:port (replicas), or dns:///name:port
+                                                       (every address of a headless Service)
+    EXECUTOR_SPREAD             affinity               affinity: the chain of pre-executions stays on
+                                                       one replica, batch re-executions go to another;
+                                                       round_robin: every call to the next replica
+                                                       (executors.py)
+    EXECUTOR_DNS_REFRESH_S      30                     a dns:/// target is resolved again this often
+                                                       (and soon after a replica fails)
+    EXECUTOR_LOST_AFTER_S       5                      a replica unreachable this long with unstored
+                                                       flushes counts as lost: its transactions are
+                                                       executed again elsewhere
     EXECUTOR_TIMEOUT_S          60                     deadline of every executor call (a whole batch
                                                        is re-executed in one call)
     POOL_URL                    127.0.0.1:50081        the pool service
@@ -65,6 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.config import EnvReader
+from services.sequencer.executors import Spread, TargetError, parse_executor_targets
 from services.sequencer.limits import NODE_COUNTER_LIMITS, BatchLimits, ZkCounters
 from services.sequencer.work import SequencerSettings
 from zkevm.errors import EncodingError
@@ -84,6 +96,9 @@ class SequencerConfig:
     metrics_enabled: bool = True
     executor_url: str = "127.0.0.1:50071"
     executor_timeout_s: float = 60.0
+    executor_spread: Spread = Spread.AFFINITY
+    executor_dns_refresh_s: float = 30.0
+    executor_lost_after_s: float = 5.0
     pool_url: str = "127.0.0.1:50081"
     pool_timeout_s: float = 10.0
     hashdb_url: str = "127.0.0.1:50061"
@@ -119,7 +134,11 @@ class SequencerConfig:
         env = EnvReader(PREFIX, environ)
         grpc_host, grpc_port = env.address("GRPC_ADDRESS", f"{d.grpc_host}:{d.grpc_port}")
         metrics_host, metrics_port = env.address("METRICS_ADDRESS", f"{d.metrics_host}:{d.metrics_port}")
-        executor = env.address("EXECUTOR_URL", d.executor_url)
+        executor_url = env.string("EXECUTOR_URL", d.executor_url)
+        try:
+            executor_url = parse_executor_targets(executor_url).describe()
+        except TargetError as exc:
+            env.problem("EXECUTOR_URL", str(exc))
         pool = env.address("POOL_URL", d.pool_url)
         hashdb = env.address("HASHDB_URL", d.hashdb_url)
         coinbase = _hex(env, "COINBASE", "", 20, required=True)
@@ -153,8 +172,15 @@ class SequencerConfig:
             metrics_host=metrics_host,
             metrics_port=metrics_port,
             metrics_enabled=env.boolean("METRICS_ENABLED", d.metrics_enabled),
-            executor_url=f"{executor[0]}:{executor[1]}",
+            executor_url=executor_url,
             executor_timeout_s=env.number("EXECUTOR_TIMEOUT_S", d.executor_timeout_s, minimum=0.1),
+            executor_spread=Spread(
+                env.choice("EXECUTOR_SPREAD", d.executor_spread.value, tuple(s.value for s in Spread))
+            ),
+            executor_dns_refresh_s=env.number(
+                "EXECUTOR_DNS_REFRESH_S", d.executor_dns_refresh_s, minimum=0.1
+            ),
+            executor_lost_after_s=env.number("EXECUTOR_LOST_AFTER_S", d.executor_lost_after_s, minimum=0.1),
             pool_url=f"{pool[0]}:{pool[1]}",
             pool_timeout_s=env.number("POOL_TIMEOUT_S", d.pool_timeout_s, minimum=0.1),
             hashdb_url=f"{hashdb[0]}:{hashdb[1]}",

@@ -18,6 +18,14 @@ zkseq_sequencer_executor_retries_total{reason}  unavailable, db_error
 zkseq_sequencer_replays_total                   transactions executed again because the
                                                 executor restarted before their flush was stored
 zkseq_sequencer_halted                          1 once the sequencer has halted
+zkseq_sequencer_last_closed_batch               the trusted batch number: the last batch closed in
+                                                the StateDB (with the sequencesender's
+                                                zkseq_sequencesender_last_virtual_batch, the L1 lag)
+zkseq_sequencer_executor_replicas               executor replicas known, and answering (state)
+zkseq_sequencer_executor_flushes_lost_total{reason}  times a replica restarted or was lost with
+                                                unstored flushes (replica_restarted, replica_lost,
+                                                replica_gone): the transactions not yet recorded
+                                                are executed again
 """
 
 from __future__ import annotations
@@ -84,6 +92,23 @@ class SequencerMetrics:
             registry=registry,
         )
         self.halted = Gauge("zkseq_sequencer_halted", "1 once the sequencer has halted", registry=registry)
+        self.last_closed_batch = Gauge(
+            "zkseq_sequencer_last_closed_batch",
+            "The trusted batch number: the last batch closed in the StateDB",
+            registry=registry,
+        )
+        self.executor_replicas = Gauge(
+            "zkseq_sequencer_executor_replicas",
+            "Executor replicas the sequencer knows (state=known) and that answer (state=answering)",
+            ["state"],
+            registry=registry,
+        )
+        self.executor_flushes_lost = Counter(
+            "zkseq_sequencer_executor_flushes_lost_total",
+            "Times an executor replica restarted or was lost with unstored flushes, by reason",
+            ["reason"],
+            registry=registry,
+        )
         self._stages: dict[str, Histogram] = {}
 
     def observe(self, stage: str, seconds: float) -> None:
@@ -94,3 +119,10 @@ class SequencerMetrics:
 
     def watch_open_batch_age(self, age_s: Callable[[], float]) -> None:
         self.open_batch_age.set_function(age_s)
+
+    def watch_last_closed_batch(self, number: Callable[[], float]) -> None:
+        self.last_closed_batch.set_function(number)
+
+    def watch_executor_replicas(self, known: Callable[[], float], answering: Callable[[], float]) -> None:
+        self.executor_replicas.labels("known").set_function(known)
+        self.executor_replicas.labels("answering").set_function(answering)
