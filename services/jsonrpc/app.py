@@ -36,6 +36,12 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
 ]
+#: eth_call and eth_estimateGas are independent calls: spread over every address the target
+#: resolves to (dns:///executor…:50071, a headless Service: one per ready pod). gRPC's default,
+#: pick_first, would send them all to one replica. gRPC resolves the name again when a connection
+#: drops, so a replica that leaves is dropped at once, while one that joins is found at the next
+#: re-resolution (README, "Known limits").
+EXECUTOR_CHANNEL_OPTIONS = [*_CHANNEL_OPTIONS, ("grpc.lb_policy_name", "round_robin")]
 
 
 def client_version() -> str:
@@ -86,7 +92,7 @@ async def start_jsonrpc(config: JsonRpcConfig) -> RunningJsonRpc:
         chain = StateDBChain(blocks, statedb.batches, statedb.virtual_batches, statedb.verified_batches)
         hashdb_channel = aio.insecure_channel(config.hashdb_url, options=_CHANNEL_OPTIONS)
         pool_channel = aio.insecure_channel(config.pool_url, options=_CHANNEL_OPTIONS)
-        executor_channel = aio.insecure_channel(config.executor_url, options=_CHANNEL_OPTIONS)
+        executor_channel = aio.insecure_channel(config.executor_url, options=EXECUTOR_CHANNEL_OPTIONS)
         channels = [hashdb_channel, pool_channel, executor_channel]
         state = HashDBState(hashdb_channel, config.hashdb_timeout_s, config.hashdb_cache_entries)
         api = EthApi(

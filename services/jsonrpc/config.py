@@ -10,7 +10,10 @@ Variables (each with the prefix ZKSEQ_JSONRPC_), their defaults, and what they m
                                                         the chain id of eth_call's unsigned tx)
     STATEDB_URL               sqlite:///data/statedb.db the StateDB (sqlite:///… or postgresql://…)
     POOL_URL                  127.0.0.1:50081           the pool service
-    EXECUTOR_URL              127.0.0.1:50071           the executor service (eth_call, estimateGas)
+    EXECUTOR_URL              127.0.0.1:50071           the executor service (eth_call, estimateGas):
+                                                        host:port, or dns:///name:port for every
+                                                        replica behind a headless Service (gRPC's
+                                                        round_robin spreads the calls over them)
     HASHDB_URL                127.0.0.1:50061           the HashDB service (balances, nonces, code,
                                                         storage)
     POOL_TIMEOUT_S            10                        deadline of every pool call
@@ -83,6 +86,10 @@ class JsonRpcConfig:
             ("EXECUTOR_URL", d.executor_url),
             ("HASHDB_URL", d.hashdb_url),
         ):
+            raw = env.string(name, default)
+            if name == "EXECUTOR_URL" and raw.startswith(DNS_SCHEME):
+                urls[name] = _dns_target(env, name, raw)
+                continue
             host, port = env.address(name, default)
             if port == 0:
                 env.problem(name, "the port of a backend cannot be 0")
@@ -120,3 +127,14 @@ class JsonRpcConfig:
         )
         env.finish()
         return config
+
+
+#: gRPC's DNS resolver: every address of the name (a headless Service), balanced round_robin
+DNS_SCHEME = "dns:///"
+
+
+def _dns_target(env: EnvReader, name: str, raw: str) -> str:
+    host, sep, port_text = raw[len(DNS_SCHEME) :].rpartition(":")
+    if not sep or not host or "/" in host or not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+        env.problem(name, f"{raw!r} is not dns:///name:port with a port in 1..65535")
+    return raw

@@ -177,6 +177,14 @@ def test_config_defaults_and_overrides() -> None:
     assert config.max_body_bytes == 2048 and config.max_batch_length == 10 and config.cors_origin == ""
 
 
+def test_the_executor_may_be_a_dns_target_for_round_robin() -> None:
+    target = "dns:///executor.zkseq.svc.cluster.local:50071"
+    assert JsonRpcConfig.from_env({"ZKSEQ_JSONRPC_EXECUTOR_URL": target}).executor_url == target
+    for bad in ("dns:///executor", "dns:///executor:0", "dns:///a/b:1"):
+        with pytest.raises(ConfigError, match=r"ZKSEQ_JSONRPC_EXECUTOR_URL: .* is not dns:///name:port"):
+            JsonRpcConfig.from_env({"ZKSEQ_JSONRPC_EXECUTOR_URL": bad})
+
+
 def test_config_reports_every_problem() -> None:
     with pytest.raises(ConfigError) as info:
         JsonRpcConfig.from_env(
