@@ -91,6 +91,21 @@ def referenced_metrics(expressions: list[str]) -> set[str]:
     return {m for e in expressions for m in _METRIC.findall(e)}
 
 
+#: the L1 sequencing lag is trusted − virtual: the dashboard's lag panels and the alert
+#: ZkseqVirtualBatchLagGrowing use both, and the devnet must export both
+LAG_METRICS: Final = ("zkseq_sequencer_last_closed_batch", "zkseq_sequencesender_last_virtual_batch")
+
+
+def test_the_l1_lag_of_the_dashboard_and_the_alert_is_trusted_minus_virtual() -> None:
+    lag = "max(zkseq_sequencer_last_closed_batch) - max(zkseq_sequencesender_last_virtual_batch)"
+    assert any(lag in e for e in dashboard_expressions()), "the dashboard shows trusted − virtual"
+    rules = yaml.safe_load(ALERTS.read_text())
+    (rule,) = [
+        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "ZkseqVirtualBatchLagGrowing"
+    ]
+    assert set(LAG_METRICS) <= referenced_metrics([rule["expr"]])
+
+
 def exported_series_names(exposition: str) -> set[str]:
     """Every series name a PromQL query can use, from HELP/TYPE families (labelled metrics without
     children yet still announce themselves) and from the samples."""
@@ -490,6 +505,7 @@ def test_every_metric_the_dashboard_and_the_alerts_use_is_exported(traffic: Devn
     exported: set[str] = set()
     for service in traffic.metrics_ports:
         exported |= exported_series_names(traffic.scrape(service))
+    assert set(LAG_METRICS) <= exported, "the trusted and the virtual batch numbers are exported"
     for what, expressions in (("dashboard", dashboard_expressions()), ("alert rules", alert_expressions())):
         missing = sorted(referenced_metrics(expressions) - exported)
         assert not missing, f"the {what} use metrics no service exports: {missing}"

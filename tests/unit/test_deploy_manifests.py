@@ -374,6 +374,10 @@ def test_the_executor_is_headless_and_the_sequencer_balances_over_its_pods(objec
     assert len(sequencer) == 1
     target = sequencer[0]["data"]["ZKSEQ_SEQUENCER_EXECUTOR_URL"]
     assert target == f"dns:///executor.{NAMESPACE}.svc.cluster.local:{port}"
+    # the JSON-RPC server too: its channel balances round_robin over the addresses the name has
+    jsonrpc = [c for c in of_kind(objects, "ConfigMap") if "ZKSEQ_JSONRPC_EXECUTOR_URL" in c["data"]]
+    assert len(jsonrpc) == 1
+    assert jsonrpc[0]["data"]["ZKSEQ_JSONRPC_EXECUTOR_URL"] == target
 
 
 def test_the_executor_scales_with_an_autoscaler_that_owns_its_replica_count(objects: tuple[Obj, ...]) -> None:
