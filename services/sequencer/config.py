@@ -10,8 +10,9 @@ Variables (each with the prefix ZKSEQ_SEQUENCER_), their defaults, and what they
                                                        (every address of a headless Service)
     EXECUTOR_SPREAD             affinity               affinity: the chain of pre-executions stays on
                                                        one replica, batch re-executions go to another;
-                                                       round_robin: every call to the next replica
-                                                       (executors.py)
+                                                       primary: every call to one replica, the others
+                                                       stand by; round_robin: every call to the next
+                                                       replica (executors.py, bench_replicas.py)
     EXECUTOR_DNS_REFRESH_S      30                     a dns:/// target is resolved again this often
                                                        (and soon after a replica fails)
     EXECUTOR_LOST_AFTER_S       5                      a replica unreachable this long with unstored

@@ -29,6 +29,8 @@ Spreading (`spread`, measured by bench/bench_replicas.py):
                the chain) go to the least busy other replica. The chain is strictly sequential, so
                moving it buys no parallelism; it costs the next replica a wait for the root's flush
                (up to the executor's ROOT_WAIT_S) and cold node caches.
+  primary      every call to the chain's replica while it answers, the others stand by (a
+               re-execution there finds every node in its cache, but holds up the chain meanwhile).
   round_robin  every call to the next replica (for comparison; the JSON-RPC server, whose calls are
                independent, gets this from gRPC's own round_robin policy instead).
 
@@ -70,6 +72,7 @@ class TargetError(ValueError):
 
 class Spread(enum.StrEnum):
     AFFINITY = "affinity"
+    PRIMARY = "primary"
     ROUND_ROBIN = "round_robin"
 
 
@@ -302,7 +305,7 @@ class ReplicatedExecutor:
                 replica.in_flight -= 1
             replica.calls += 1
             self._answered(replica)
-            if replica.address in self._replicas:
+            if self._member(replica):
                 self._observe(replica, result.prover_id, result.stored_flush_id)
             return self._adopt(replica, result)
 
@@ -395,6 +398,10 @@ class ReplicatedExecutor:
             return ",".join(self._resolver.addresses)
         return repr(self._resolver)
 
+    def _member(self, replica: _Replica) -> bool:
+        """Still in the set (not removed by a resolution, nor replaced by a new one at its address)."""
+        return self._replicas.get(replica.address) is replica
+
     # -- choosing a replica ---------------------------------------------------------------------
 
     def _usable(self, exclude: Sequence[_Replica]) -> list[_Replica]:
@@ -413,7 +420,7 @@ class ReplicatedExecutor:
             self._turn += 1
             return candidates[self._turn % len(candidates)]
         keeps_state = bool(getattr(request, "update_merkle_tree", True))
-        if keeps_state:
+        if keeps_state or self.spread is Spread.PRIMARY:
             if self._chain is None or self._chain not in candidates:
                 healthy = [r for r in candidates if r.down_at is None] or candidates
                 self._chain = min(healthy, key=lambda r: r.in_flight)
@@ -475,7 +482,7 @@ class ReplicatedExecutor:
         if call_outcome(result.error) is None:  # served: a flush to follow (an error answer has none)
             self._last_own_id += 1
             own_id = self._last_own_id
-            if replica.address not in self._replicas or replica.prover_id != result.prover_id:
+            if not self._member(replica) or replica.prover_id != result.prover_id:
                 # the replica left the set while the call ran: its flush cannot be followed any
                 # more. The answer gets the generation that ends now, so the recorder, polling,
                 # finds another prover_id and executes it again.

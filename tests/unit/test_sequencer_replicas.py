@@ -112,7 +112,9 @@ def test_the_config_validates_the_executor_target_at_start() -> None:
     assert config.executor_spread is Spread.ROUND_ROBIN and config.executor_dns_refresh_s == 7
     with pytest.raises(ConfigError, match="EXECUTOR_URL: 'a:1,a:1': a:1 is listed twice"):
         SequencerConfig.from_env({**base, "ZKSEQ_SEQUENCER_EXECUTOR_URL": "a:1,a:1"})
-    with pytest.raises(ConfigError, match="EXECUTOR_SPREAD: 'random' is not one of affinity, round_robin"):
+    with pytest.raises(
+        ConfigError, match="EXECUTOR_SPREAD: 'random' is not one of affinity, primary, round_robin"
+    ):
         SequencerConfig.from_env({**base, "ZKSEQ_SEQUENCER_EXECUTOR_SPREAD": "random"})
 
 
@@ -415,6 +417,33 @@ async def test_dns_answers_add_and_remove_replicas() -> None:
     assert (await r.composite.flush_status()).prover_id == status.prover_id
 
 
+async def test_an_answer_from_a_replica_that_left_during_the_call_is_executed_again() -> None:
+    resolver = MutableResolver("10.0.0.1:50071")
+    r = await replicas(resolver=resolver)
+    before = await r.composite.process(request(ROOT, b"0"))
+    replica = r["10.0.0.1:50071"]
+    gate = asyncio.Event()
+    answer = replica.process
+
+    async def slow(req: ExecRequest) -> ExecResult:
+        await gate.wait()
+        return await answer(req)
+
+    replica.process = slow  # type: ignore[method-assign]
+    call = asyncio.create_task(r.composite.process(request(ROOT, b"1")))
+    await asyncio.sleep(0.01)
+    resolver.addresses = ["10.0.0.2:50071"]
+    r.clock.now += 31
+    await r.composite.refresh()
+    gate.set()
+    late = await call
+    # its flush cannot be followed: the answer carries a prover id that is already over, so the
+    # recorder's next poll sees another one and executes the job again
+    status = await r.composite.flush_status()
+    assert late.prover_id == before.prover_id != status.prover_id
+    assert r.composite.stats.generation_changes == {"replica_gone": 1}
+
+
 async def test_a_failure_resolves_the_name_again_soon() -> None:
     resolver = MutableResolver("10.0.0.1:50071", "10.0.0.2:50071")
     r = await replicas(resolver=resolver)
@@ -442,6 +471,20 @@ async def test_affinity_keeps_the_chain_on_one_replica_and_sends_reexecutions_el
     for i in range(3):
         await r.composite.process(request(ROOT, bytes([10 + i])))
     assert len(other.calls) == 4
+
+
+async def test_primary_sends_every_call_to_one_replica_until_it_fails() -> None:
+    r = await replicas("a:1", "b:1", spread=Spread.PRIMARY)
+    for i in range(3):
+        await r.composite.process(request(ROOT, bytes([i])))
+    await r.composite.process(request(ROOT, b"whole batch", keep=False))
+    primary = r["a:1"] if r["a:1"].calls else r["b:1"]
+    standby = r["b:1"] if primary is r["a:1"] else r["a:1"]
+    assert len(primary.calls) == 4 and not standby.calls
+    primary.down = True
+    await r.composite.process(request(ROOT, b"whole batch", keep=False))
+    await r.composite.process(request(ROOT, b"3"))
+    assert len(standby.calls) == 2
 
 
 async def test_an_executor_error_answer_is_returned_without_a_new_flush_id() -> None:
