@@ -8,11 +8,11 @@ Variables (each with the prefix ZKSEQ_SEQUENCER_), their defaults, and what they
     EXECUTOR_URL                127.0.0.1:50071        the executor: host:port, a comma-separated list
                                                        of host:port (replicas), or dns:///name:port
                                                        (every address of a headless Service)
-    EXECUTOR_SPREAD             affinity               affinity: the chain of pre-executions stays on
-                                                       one replica, batch re-executions go to another;
-                                                       primary: every call to one replica, the others
-                                                       stand by; round_robin: every call to the next
-                                                       replica (executors.py, bench_replicas.py)
+    EXECUTOR_SPREAD             primary                primary: every call to one replica while it
+                                                       answers, the others stand by; affinity: batch
+                                                       re-executions go to another replica;
+                                                       round_robin: every call to the next replica
+                                                       (executors.py; measured by bench_replicas.py)
     EXECUTOR_DNS_REFRESH_S      30                     a dns:/// target is resolved again this often
                                                        (and soon after a replica fails)
     EXECUTOR_LOST_AFTER_S       5                      a replica unreachable this long with unstored
@@ -97,7 +97,7 @@ class SequencerConfig:
     metrics_enabled: bool = True
     executor_url: str = "127.0.0.1:50071"
     executor_timeout_s: float = 60.0
-    executor_spread: Spread = Spread.AFFINITY
+    executor_spread: Spread = Spread.PRIMARY
     executor_dns_refresh_s: float = 30.0
     executor_lost_after_s: float = 5.0
     pool_url: str = "127.0.0.1:50081"

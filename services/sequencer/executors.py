@@ -21,18 +21,25 @@ number, and GetFlushStatus would answer for whichever replica the call reached. 
     (the replay must give the same root) and nothing is written twice. Answers of healthy replicas
     are replayed too: correct, only extra work, and a restart is rare.
 
-Spreading (`spread`, measured by bench/bench_replicas.py):
+Spreading (`spread`), measured end to end by bench/bench_replicas.py (600 transfers through the
+whole sequencer, two executors, 2-core machine shared with other work; throughput against one
+executor): primary 0.93-1.07x, affinity 0.74-0.78x, round_robin 0.42-0.55x.
 
-  affinity     (default) the chain of pre-executions — each call on the root the previous call
-               built, update_merkle_tree = 1 — stays on one replica while it answers; calls that
-               keep nothing (update_merkle_tree = 0: a closed batch's re-execution, which runs beside
-               the chain) go to the least busy other replica. The chain is strictly sequential, so
-               moving it buys no parallelism; it costs the next replica a wait for the root's flush
-               (up to the executor's ROOT_WAIT_S) and cold node caches.
-  primary      every call to the chain's replica while it answers, the others stand by (a
-               re-execution there finds every node in its cache, but holds up the chain meanwhile).
-  round_robin  every call to the next replica (for comparison; the JSON-RPC server, whose calls are
-               independent, gets this from gRPC's own round_robin policy instead).
+  primary      (default) every call to one replica while it answers; the others stand by, take
+               over when it fails, and serve JSON-RPC. A closed batch's re-execution there finds
+               every node of the batch in that replica's cache.
+  affinity     the chain of pre-executions (each call on the root the previous one built,
+               update_merkle_tree = 1) stays on one replica; calls that keep nothing (a closed
+               batch's re-execution, update_merkle_tree = 0) go to the least busy other replica.
+               Slower here: that replica has none of the batch's nodes (a call that keeps nothing
+               caches nothing), so it fetches every path from the HashDB, after waiting for the
+               chain replica's flush of the batch's start root, and the recorder closes batches in
+               order, so a slower close holds up the writes behind it. With spare cores per
+               replica and a HashDB with headroom it may pay; measure before choosing it.
+  round_robin  every call to the next replica: each call meets a root the other replica built and
+               is still flushing (up to the executor's ROOT_WAIT_S) and nodes its cache lacks. The
+               chain is strictly sequential, so spreading it buys no parallelism. (The JSON-RPC
+               server, whose calls are independent, uses gRPC's own round_robin instead.)
 
 A replica that fails a call with UNAVAILABLE (or another retryable status) is marked down, skipped
 for `retry_down_s`, and the call is tried on another replica at once; the caller sees
@@ -234,7 +241,7 @@ class ReplicatedExecutor:
         resolver: Resolver,
         factory: ReplicaFactory,
         *,
-        spread: Spread = Spread.AFFINITY,
+        spread: Spread = Spread.PRIMARY,
         refresh_s: float = 30.0,
         lost_after_s: float = 5.0,
         retry_down_s: float = 1.0,
