@@ -1,7 +1,9 @@
 """The sequencer over TWO real executor processes on one HashDB (EXECUTOR_URL a comma-separated list).
 
-* both executors serve the sequencer's calls while batches close: each one's own /metrics counts
-  ProcessBatch calls, and the sequencer's composite counts calls to both;
+* both executors serve the sequencer's calls while batches close, as each one's own /metrics
+  counts its ProcessBatch calls: with EXECUTOR_SPREAD=primary (the default) one takes every call
+  until it is killed and the other then takes over; with affinity the chain runs on one and the
+  closed batches' re-executions on the other from the start;
 * the executor that carries the chain of pre-executions is killed with SIGKILL while transactions
   flow and is not started again: the sequencer goes on with the other one (what the dead one had
   not flushed is executed again there), every transaction is in the StateDB exactly once, in nonce
@@ -21,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.process import ServiceProcess, spawn_service
+from services.sequencer.executors import Spread
 from services.sequencer.limits import BatchLimits
 from tests.integration.pool_fixtures import free_port
 from tests.integration.sequencer_fixtures import (
@@ -102,12 +105,14 @@ async def two_executors(
                 await replica.process.stop(10)
 
 
-async def test_two_executors_share_the_work_and_one_killed_loses_nothing(
-    two_executors: tuple[Stack, list[Replica]],
+@pytest.mark.parametrize("spread", [Spread.PRIMARY, Spread.AFFINITY])
+async def test_two_executors_serve_the_sequencer_and_one_killed_loses_nothing(
+    two_executors: tuple[Stack, list[Replica]], spread: Spread
 ) -> None:
     stack, replicas = two_executors
     running = await stack.start_sequencer(
         executor_url=",".join(r.address for r in replicas),
+        executor_spread=spread,
         executor_lost_after_s=1.0,
         limits=BatchLimits(max_txs=20),
         batch_time_limit_s=0.5,
@@ -122,8 +127,12 @@ async def test_two_executors_share_the_work_and_one_killed_loses_nothing(
 
     await wait_until(some, 90, "60 transactions recorded and 2 batches closed")
     calls = [r.process_batch_calls() for r in replicas]
-    assert all(c > 0 for c in calls), f"ProcessBatch calls per executor: {calls}"
-    assert all(n > 0 for n in running.executor.calls_by_replica().values())
+    if spread is Spread.PRIMARY:
+        # one executor takes every call while it answers, the other stands by
+        assert sorted(calls)[0] == 0 and sorted(calls)[1] > 0, f"ProcessBatch calls per executor: {calls}"
+    else:
+        # the chain on one, the closed batches' re-executions on the other
+        assert all(c > 0 for c in calls), f"ProcessBatch calls per executor: {calls}"
 
     # kill the executor that carries the chain (the one with more calls), mid-run, for good
     chain, survivor = (replicas[0], replicas[1]) if calls[0] >= calls[1] else (replicas[1], replicas[0])
@@ -135,6 +144,8 @@ async def test_two_executors_share_the_work_and_one_killed_loses_nothing(
 
     await stack.wait_recorded(hashes, timeout_s=120)
     assert survivor.process_batch_calls() > survivor_before, "the survivor took the chain over"
+    # so batches closed with calls on both executors: the killed one before, the survivor after
+    assert calls[replicas.index(chain)] > 0
     answering = running.registry.get_sample_value("zkseq_sequencer_executor_replicas", {"state": "answering"})
     assert answering == 1
     lost = sum(
