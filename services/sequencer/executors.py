@@ -23,7 +23,7 @@ number, and GetFlushStatus would answer for whichever replica the call reached. 
 
 Spreading (`spread`), measured end to end by bench/bench_replicas.py (600 transfers through the
 whole sequencer, two executors, 2-core machine shared with other work; throughput against one
-executor): primary 0.93-1.07x, affinity 0.74-0.78x, round_robin 0.42-0.55x.
+executor): primary 0.93-1.07x, affinity 0.74-0.84x, round_robin 0.42-0.55x.
 
   primary      (default) every call to one replica while it answers; the others stand by, take
                over when it fails, and serve JSON-RPC. A closed batch's re-execution there finds
