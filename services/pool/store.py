@@ -74,6 +74,7 @@ state it would have made and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -252,6 +253,38 @@ local function settle(acct, now, ttl)
   end
   maybe_expire(acct, ttl)
 end
+
+-- pending and ready → selected; {'selected'}, {'unknown'}, {'not_ready', next, nonce} or {status}
+local function select_one(h, now)
+  local k = txkey(h)
+  local f = redis.call('HMGET', k, 'st', 'rk', 'from', 'nonce')
+  if not f[1] then return {'unknown'} end
+  if f[1] ~= 'pending' then return {f[1]} end
+  if not redis.call('ZSCORE', P .. 'ready', f[2]) then
+    return {'not_ready', fmt(next_nonce(acctkey(f[3]))), f[4]}
+  end
+  redis.call('ZREM', P .. 'ready', f[2])
+  redis.call('ZREM', P .. 'pending', h)
+  redis.call('ZADD', P .. 'selected', now, h)
+  redis.call('HSET', k, 'st', 'selected', 'upd', now)
+  return {'selected'}
+end
+
+-- an included tx leaves the pool; {'unknown'} or {'included', the sender's next nonce}
+local function include_one(h, now, ttl)
+  local k = txkey(h)
+  local f = redis.call('HMGET', k, 'st', 'from', 'nonce', 'rk')
+  if not f[1] then return {'unknown'} end
+  redis.call('ZREM', P .. f[1], h)
+  redis.call('ZREM', P .. 'ready', f[4])
+  local acct = acctkey(f[2])
+  if redis.call('HGET', acct, f[3]) == h then redis.call('HDEL', acct, f[3]) end
+  redis.call('DEL', k)
+  local n = tonumber(f[3]) + 1
+  if n > next_nonce(acct) then redis.call('HSET', acct, 'next', fmt(n)) end
+  settle(acct, now, ttl)
+  return {'included', redis.call('HGET', acct, 'next')}
+end
 """
 
 # ARGV: P hash from nonce gp64 order64 gas ep raw rec now state_nonce funds_ok window max_txs
@@ -315,36 +348,32 @@ return out
 
 # ARGV: P hash now
 _SELECT = r"""
-local h, now = ARGV[2], ARGV[3]
-local k = txkey(h)
-local f = redis.call('HMGET', k, 'st', 'rk', 'from', 'nonce')
-if not f[1] then return {'unknown'} end
-if f[1] ~= 'pending' then return {f[1]} end
-if not redis.call('ZSCORE', P .. 'ready', f[2]) then
-  return {'not_ready', fmt(next_nonce(acctkey(f[3]))), f[4]}
+return select_one(ARGV[2], ARGV[3])
+"""
+
+# ARGV: P now hash… → the hashes now selected, in the order given
+_SELECT_MANY = r"""
+local now = ARGV[2]
+local out = {}
+for i = 3, #ARGV do
+  if select_one(ARGV[i], now)[1] == 'selected' then out[#out + 1] = ARGV[i] end
 end
-redis.call('ZREM', P .. 'ready', f[2])
-redis.call('ZREM', P .. 'pending', h)
-redis.call('ZADD', P .. 'selected', now, h)
-redis.call('HSET', k, 'st', 'selected', 'upd', now)
-return {'selected'}
+return out
 """
 
 # ARGV: P hash now ttl → {'unknown'} or {'included', next nonce}
 _INCLUDE = r"""
-local h, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local k = txkey(h)
-local f = redis.call('HMGET', k, 'st', 'from', 'nonce', 'rk')
-if not f[1] then return {'unknown'} end
-redis.call('ZREM', P .. f[1], h)
-redis.call('ZREM', P .. 'ready', f[4])
-local acct = acctkey(f[2])
-if redis.call('HGET', acct, f[3]) == h then redis.call('HDEL', acct, f[3]) end
-redis.call('DEL', k)
-local n = tonumber(f[3]) + 1
-if n > next_nonce(acct) then redis.call('HSET', acct, 'next', fmt(n)) end
-settle(acct, now, ttl)
-return {'included', redis.call('HGET', acct, 'next')}
+return include_one(ARGV[2], ARGV[3], tonumber(ARGV[4]))
+"""
+
+# ARGV: P now ttl hash… → how many the pool held
+_INCLUDE_MANY = r"""
+local now, ttl = ARGV[2], tonumber(ARGV[3])
+local known = 0
+for i = 4, #ARGV do
+  if include_one(ARGV[i], now, ttl)[1] == 'included' then known = known + 1 end
+end
+return known
 """
 
 # ARGV: P hash kind reason state_nonce('' = none) now ttl → {status} or {'unknown'}
@@ -463,7 +492,9 @@ class RedisPoolStore:
                 ("add", _ADD),
                 ("ready", _READY),
                 ("select", _SELECT),
+                ("select_many", _SELECT_MANY),
                 ("include", _INCLUDE),
+                ("include_many", _INCLUDE_MANY),
                 ("fail", _FAIL),
                 ("invalidate", _INVALIDATE),
                 ("release", _RELEASE),
@@ -565,6 +596,22 @@ class RedisPoolStore:
         if kind == "not_ready":
             return SelectOutcome(TxStatus.PENDING, (int(reply[1]), int(reply[2])))
         return SelectOutcome(TxStatus(kind))
+
+    async def select_many(self, tx_hashes: Sequence[bytes], now_ms: int) -> list[bytes]:
+        """Select each of `tx_hashes` that is pending and ready, in one script; the ones now selected
+        (an already selected one included, as `select` answers it), in the order given."""
+        if not tx_hashes:
+            return []
+        reply = await self._run("select_many", str(now_ms), *(h.hex() for h in tx_hashes))
+        return [bytes.fromhex(_text(h)) for h in reply]
+
+    async def include_many(self, tx_hashes: Sequence[bytes], now_ms: int) -> int:
+        """`include` each of `tx_hashes`, in order, in one script; how many the pool held."""
+        if not tx_hashes:
+            return 0
+        return int(
+            await self._run("include_many", str(now_ms), self._account_ttl, *(h.hex() for h in tx_hashes))
+        )
 
     async def include(self, tx_hash: bytes, now_ms: int) -> int | None:
         """Remove an included tx; the sender's next nonce afterwards, or None if it was unknown."""

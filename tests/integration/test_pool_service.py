@@ -542,6 +542,50 @@ async def test_select_refuses_what_is_not_ready_or_not_pending(pool: PoolHarness
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_select_many_claims_what_is_ready_and_leaves_out_the_rest(pool: PoolHarness) -> None:
+    alice0, alice1, bob0, carol0 = ALICE.tx(0), ALICE.tx(1), BOB.tx(0), CAROL.tx(0)
+    for raw in (alice0, alice1, bob0, carol0):
+        await add(pool, raw)
+    await pool.client.MarkSelected(pb.MarkSelectedRequest(hash=tx_hash(carol0)))
+    asked = [tx_hash(bob0), tx_hash(alice1), bytes(32), tx_hash(alice0), tx_hash(carol0)]
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=asked))
+    # alice1 is not ready (nonce 0 is next), the zero hash is unknown; carol0 was already selected
+    assert list(response.selected) == [tx_hash(bob0), tx_hash(alice0), tx_hash(carol0)]
+    for raw in (alice0, bob0, carol0):
+        assert (await status(pool, raw)).status == pb.TX_STATUS_SELECTED
+    assert (await status(pool, alice1)).status == pb.TX_STATUS_PENDING
+    assert await stats(pool) == pb.PoolStats(pending=1, selected=3)
+    again = await pool.client.SelectMany(pb.SelectManyRequest(hashes=[tx_hash(bob0)]))
+    assert list(again.selected) == [tx_hash(bob0)]  # idempotent, as MarkSelected
+
+
+async def test_mark_included_many_includes_in_order(pool: PoolHarness) -> None:
+    raws = [ALICE.tx(0), ALICE.tx(1), BOB.tx(0)]
+    for raw in raws:
+        await add(pool, raw)
+    hashes = [tx_hash(raw) for raw in raws]
+    await pool.client.SelectMany(pb.SelectManyRequest(hashes=[hashes[0], hashes[2]]))
+    # ALICE's nonce 1 was never selected (it was not ready): included all the same, after nonce 0
+    response = await pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=[*hashes, bytes(32)]))
+    assert response.known == 3
+    assert await stats(pool) == pb.PoolStats()
+    pending = await pool.client.GetPendingNonce(pb.GetPendingNonceRequest(address=ALICE.address))
+    assert pending.pending_nonce == 2
+    again = await pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=hashes))
+    assert again.known == 0
+
+
+async def test_batch_calls_refuse_malformed_or_too_many_hashes(pool: PoolHarness) -> None:
+    error = await rpc_error(pool.client.SelectMany(pb.SelectManyRequest(hashes=[bytes(32), b"short"])))
+    assert error.code() == INVALID_ARGUMENT
+    assert error.details() == "hashes[1] must be 32 bytes, got 5"
+    error = await rpc_error(
+        pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=[bytes(32)] * 1001))
+    )
+    assert error.code() == INVALID_ARGUMENT
+    assert error.details() == "at most 1000 hashes per call, got 1001"
+
+
 async def test_failed_for_nonce_or_balance_goes_back_to_pending(pool: PoolHarness) -> None:
     raw0, raw1 = ALICE.tx(0), ALICE.tx(1)
     await add(pool, raw0)
