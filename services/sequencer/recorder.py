@@ -216,11 +216,19 @@ class Recorder:
             state_root="0x" + job.state_root.hex(),
         )
         result = await self._execute(job.request, "replay")
-        if result.new_state_root != job.state_root:
+        root = result.new_state_root
+        if isinstance(job, BlockJob):
+            # the request may be a group: this job's root is its transaction's
+            root = next((t.state_root for t in result.txs if t.tx_hash == job.tx_hash), b"")
+        if root != job.state_root:
             raise SequencerHalted(
-                f"executing again gave state root 0x{result.new_state_root.hex()}, "
+                f"executing again gave state root 0x{root.hex()}, "
                 f"the first execution 0x{job.state_root.hex()}"
             )
+        # the other blocks of the same call are durable with this flush too
+        for queued in self.queue.snapshot():
+            if isinstance(queued, BlockJob | ForcedJob) and queued.request is job.request:
+                queued.flush_id, queued.prover_id = result.flush_id, result.prover_id
         job.flush_id, job.prover_id = result.flush_id, result.prover_id
 
     # -- writes ----------------------------------------------------------------------------------
@@ -300,10 +308,7 @@ class Recorder:
             self.progress.set()  # the senders' next nonces are ready now
 
     async def _mark_all(self, hashes: Sequence[bytes]) -> None:
-        async def mark(tx_hash: bytes) -> None:
-            await self._retrying("pool MarkIncluded", lambda: self.pool.include(tx_hash))
-
-        await asyncio.gather(*(mark(h) for h in hashes))
+        await self._retrying("pool MarkIncludedMany", lambda: self.pool.include_many(hashes))
 
     async def marks_done(self) -> None:
         async with self._marks_changed:
