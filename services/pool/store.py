@@ -57,6 +57,8 @@ State machine
     │                                                 │
     └──────────── add again (the same raw tx) ────────┘
 
+* *select_many* / *include_many* (SelectMany, MarkIncludedMany) run *select* / *include* for each
+  hash in turn inside one script: the same transitions, atomic as a whole, one round trip.
 * *include* is accepted in every status (a tx that expired while the sequencer executed it is still
   in the state) and removes the tx at once; the sender's ``next`` only ever grows through it.
 * *fail(nonce)* may carry the nonce the executor saw; ``next`` is then set to it (up or down) and

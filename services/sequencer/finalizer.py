@@ -1,26 +1,54 @@
-"""The finalizer: takes the pool's best ready transaction, pre-executes it, keeps it if it fits.
+"""The finalizer: takes the pool's best ready transactions, pre-executes them, keeps what fits.
 
     loop
       ├─ forced batches due?  close the open batch (if it holds anything), then execute each forced
       │                       batch whole, in order, as a batch of its own (zkevm-node §1.7)
       ├─ open batch too old?  close it (reason "time")
-      ├─ next transaction     the one that did not fit the last batch, else the pool's best ready
-      │                       one (GetReadyTransactions, best price first), claimed with MarkSelected
-      ├─ bytes would overflow → close (the transaction opens the next batch)
-      ├─ execute it alone on the current state root: ProcessBatch(update_merkle_tree = 1),
-      │   the batch's GER only until its first transaction is in, its timestamp and coinbase
-      ├─ included (success, revert, out of gas …)?
-      │     counters or gas would overflow → close, the transaction opens the next batch
-      │     (does not fit even alone → invalid)
-      │     else: its L2 block is built, the state root moves on, a BlockJob goes to the recorder;
-      │     the batch closes at its transaction count
-      └─ not included: out of counters → invalid; nonce → back to waiting with the state nonce;
-                       balance → back to waiting, left aside for `balance_retry_s`; other → failed
+      ├─ next transactions    the one that did not fit the last batch, else the pool's best ready
+      │                       ones (GetReadyTransactions, best price first); a group is that one
+      │                       and the candidates after it, one per sender, up to `max_group_txs`
+      ├─ a group of one: the one-transaction path
+      │   ├─ bytes would overflow → close (the transaction opens the next batch)
+      │   ├─ claimed with MarkSelected; executed alone on the current state root:
+      │   │   ProcessBatch(update_merkle_tree = 1), the batch's GER only until its first
+      │   │   transaction is in, its timestamp and coinbase
+      │   ├─ included (success, revert, out of gas …)?
+      │   │     counters or gas would overflow → close, the transaction opens the next batch
+      │   │     (does not fit even alone → invalid)
+      │   │     else: its L2 block is built, the state root moves on, a BlockJob goes to the
+      │   │     recorder; the batch closes at its transaction count
+      │   └─ not included: out of counters → invalid; nonce → back to waiting with the state nonce;
+      │                    balance → back to waiting, left aside for `balance_retry_s`; other → failed
+      └─ a group of several: cut to the room left (transaction count, bytes), claimed with one
+         SelectMany, executed in ONE ProcessBatch call on the current state root, each transaction
+         still its own L2 block with the state root, logs and gas of its own response. Kept whole
+         only if every transaction is included and the whole call fits the batch (gas, counters:
+         the call's counters count as one call of limits.py); otherwise
+           first not included at k > 0 → the first k run again as a group, the rest back in line
+           does not fit                → the first half runs again, the rest back in line
+           the first not included, an executor error, an answer that does not add up
+                                       → the first transaction takes the one-transaction path
+                                         (which decides it), the rest back in line
+         so every transaction is decided alone or in a call that is kept whole, and what is kept is
+         what one call per transaction gives: the batch's close re-executes it whole and compares.
 
-The finalizer never waits for durability: it executes transaction n+1 while the recorder waits for
-the flush of transaction n and writes it (zkevm-node's pattern, §1.8), up to `max_in_flight`
-transactions ahead. A closed batch is handed to the recorder as a CloseJob; its accInputHash is
-computed here, as it closes.
+Why groups: a ProcessBatch call has fixed costs (the round trip, the batch prologue, the HashDB
+LoadDB + Flush of its nodes, one flush to wait for), about as large as a transfer's own work; a
+group pays them once. A group is what is ready, so at low load it is one transaction and latency
+does not grow. The pool offers only each sender's next nonce, so a sender's next transaction joins
+a later group, once the recorder has marked this one included.
+
+Batch boundaries: a group's counters are counted as one call (limits.py: call − baseline + 1 Keccak),
+which is closer to the batch's exact figure than one call per transaction; near the end of a batch
+the halving makes the last groups small, and the last transaction that does not fit takes the
+one-transaction path and opens the next batch, as before. The estimate never falls below the
+executor's count (the same argument as limits.py: every call's data hash is one Keccak).
+
+The finalizer never waits for durability: it executes the next transactions while the recorder waits
+for the flush of the earlier ones and writes them (zkevm-node's pattern, §1.8), up to `max_in_flight`
+transactions ahead. The claims of the next candidates are sent while the current ones execute. A
+closed batch is handed to the recorder as a CloseJob; its accInputHash is computed here, as it
+closes.
 """
 
 from __future__ import annotations

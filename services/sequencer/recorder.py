@@ -4,8 +4,8 @@
       BlockJob(s)  wait until the executor reports the job's flush stored (HashDB durable), then
                    write up to `max_blocks_per_write` consecutive blocks in one StateDB
                    transaction (opening the batch with its first block), then hand them to the
-                   pool marker (MarkIncluded, in a task of its own: an unreachable pool never
-                   holds up the StateDB or a batch's close)
+                   pool marker (MarkIncludedMany, one call per write, in a task of its own: an
+                   unreachable pool never holds up the StateDB or a batch's close)
       CloseJob     re-execute the whole batch in one call on its start root with
                    update_merkle_tree off; the state root, every transaction's root, the local exit
                    root and the accInputHash must be those of the one-by-one execution — or the
@@ -15,8 +15,9 @@
 A transaction is in the StateDB only once its HashDB flush is stored, so every recorded state root
 is durable: after any crash the chain continues from the last recorded block. The executor numbers
 flushes per process (`prover_id`): when it restarts before a job's flush was reported stored, the
-recorder executes the job again on the same inputs (the result must be the same root, or the
-sequencer halts) and waits for the new flush — nothing executed is lost, nothing is written twice.
+recorder executes the job's call again on the same inputs (the result must give the job's block the
+same root, or the sequencer halts; a group's call is executed once for all its blocks) and waits for
+the new flush — nothing executed is lost, nothing is written twice.
 
 Every call to another service is retried with backoff while that service is unreachable; the order
 of the writes never changes, so the StateDB always holds a prefix of what the finalizer decided.
