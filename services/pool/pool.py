@@ -166,10 +166,10 @@ class Pool:
     # ----------------------------------------------------------------------------------------------
     # the sequencer's side
 
-    async def ready(self, limit: int) -> list[PoolTransaction]:
+    async def ready(self, limit: int, followers: bool = False) -> list[PoolTransaction]:
         if limit <= 0:
             limit = self.settings.default_ready_limit
-        return await self.store.ready(min(limit, self.settings.max_ready_limit))
+        return await self.store.ready(min(limit, self.settings.max_ready_limit), followers)
 
     async def mark_selected(self, tx_hash: bytes) -> TxStatus:
         outcome = await self.store.select(tx_hash, self._now_ms())

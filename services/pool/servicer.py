@@ -85,7 +85,7 @@ class PoolServicer:
     async def GetReadyTransactions(
         self, request: pb.GetReadyTransactionsRequest, context: Context
     ) -> pb.GetReadyTransactionsResponse:
-        txs = await self._pool.ready(request.limit)
+        txs = await self._pool.ready(request.limit, request.followers)
         return pb.GetReadyTransactionsResponse(transactions=[transaction_to_pb(tx) for tx in txs])
 
     async def MarkSelected(self, request: pb.MarkSelectedRequest, context: Context) -> pb.MarkResponse:

@@ -559,6 +559,45 @@ async def test_select_many_claims_what_is_ready_and_leaves_out_the_rest(pool: Po
     assert list(again.selected) == [tx_hash(bob0)]  # idempotent, as MarkSelected
 
 
+async def test_followers_are_offered_after_the_ready_ones_and_claimed_in_nonce_order(
+    pool: PoolHarness,
+) -> None:
+    alice = [ALICE.tx(n) for n in range(4)]
+    bob = [BOB.tx(0), BOB.tx(2)]  # a gap after nonce 0
+    for raw in (*alice, *bob):
+        await add(pool, raw)
+
+    async def offered(limit: int = 0) -> list[tuple[bytes, int]]:
+        request = pb.GetReadyTransactionsRequest(limit=limit, followers=True)
+        response = await pool.client.GetReadyTransactions(request)
+        return [(t.sender, t.nonce) for t in response.transactions]
+
+    a, b = ALICE.address, BOB.address
+    assert await offered() == [(a, 0), (b, 0), (a, 1), (a, 2), (a, 3)]
+    assert await offered(limit=3) == [(a, 0), (b, 0), (a, 1)]
+    assert [(t.sender, t.nonce) for t in await ready(pool)] == [(a, 0), (b, 0)]  # not asked: unchanged
+    # a follower is claimed only after every earlier nonce of its sender: ALICE 2 before 1 is not
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=[tx_hash(alice[2])]))
+    assert list(response.selected) == []
+    # nor by MarkSelected, even once its predecessors are selected
+    asked = [tx_hash(alice[0]), tx_hash(alice[1]), tx_hash(bob[1])]
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=asked))
+    assert list(response.selected) == [tx_hash(alice[0]), tx_hash(alice[1])]  # BOB 2: a gap
+    error = await rpc_error(pool.client.MarkSelected(pb.MarkSelectedRequest(hash=tx_hash(alice[2]))))
+    assert error.code() == FAILED_PRECONDITION
+    # ALICE 0 and 1 selected: 2 and 3 follow them; BOB 0 is still the ready one
+    assert await offered() == [(b, 0), (a, 2), (a, 3)]
+    assert await stats(pool) == pb.PoolStats(pending=4, selected=2, ready=1)
+    # ALICE 0 fails (balance): back to pending and ready; ALICE 1 stays selected until released
+    await pool.client.MarkFailed(
+        pb.MarkFailedRequest(hash=tx_hash(alice[0]), kind=pb.FAILURE_KIND_BALANCE, reason="balance")
+    )
+    assert (await status(pool, alice[1])).status == pb.TX_STATUS_SELECTED
+    assert await offered() == [(a, 0), (b, 0), (a, 2), (a, 3)]
+    await pool.client.ReleaseSelected(pb.ReleaseSelectedRequest())
+    assert await stats(pool) == pb.PoolStats(pending=6, ready=2)
+
+
 async def test_mark_included_many_includes_in_order(pool: PoolHarness) -> None:
     raws = [ALICE.tx(0), ALICE.tx(1), BOB.tx(0)]
     for raw in raws:
