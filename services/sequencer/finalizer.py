@@ -5,8 +5,9 @@
       │                       batch whole, in order, as a batch of its own (zkevm-node §1.7)
       ├─ open batch too old?  close it (reason "time")
       ├─ next transactions    the one that did not fit the last batch, else the pool's best ready
-      │                       ones (GetReadyTransactions, best price first); a group is that one
-      │                       and the candidates after it, one per sender, up to `max_group_txs`
+      │                       ones (GetReadyTransactions, best price first, then the followers);
+      │                       a group is that one and the candidates after it, up to
+      │                       `max_group_txs`, each sender's in nonce order
       ├─ a group of one: the one-transaction path
       │   ├─ bytes would overflow → close (the transaction opens the next batch)
       │   ├─ claimed with MarkSelected; executed alone on the current state root:
@@ -35,8 +36,13 @@
 Why groups: a ProcessBatch call has fixed costs (the round trip, the batch prologue, the HashDB
 LoadDB + Flush of its nodes, one flush to wait for), about as large as a transfer's own work; a
 group pays them once. A group is what is ready, so at low load it is one transaction and latency
-does not grow. The pool offers only each sender's next nonce, so a sender's next transaction joins
-a later group, once the recorder has marked this one included.
+does not grow. The pool marks ready only each sender's next nonce, and a sender's next transaction
+would otherwise wait until the recorder has marked this one included (flush, StateDB write, pool
+mark: hundreds of milliseconds, which caps a sender, and a load from few senders): the finalizer
+also reads the pool's *followers* (a sender's pending nonces right after a ready or claimed one) and
+claims them with SelectMany in nonce order, which the pool allows only once every earlier nonce of
+the sender is claimed. A group keeps each sender's transactions in nonce order; a follower whose
+predecessor did not get in fails with a nonce error, decided alone like any other.
 
 Batch boundaries: a group's counters are counted as one call (limits.py: call − baseline + 1 Keccak),
 which is closer to the batch's exact figure than one call per transaction; near the end of a batch
@@ -271,7 +277,8 @@ class Finalizer:
         self.recorder.progress.clear()
         limit = self.settings.fetch_limit + len(self._parked)
         try:
-            fetched = await self._timed("pool_fetch", lambda: self.pool.ready(limit))
+            followers = self.settings.max_group_txs > 1
+            fetched = await self._timed("pool_fetch", lambda: self.pool.ready(limit, followers=followers))
             self._pool_failures = 0
         except Unavailable as exc:
             # keep closing batches on time while the pool is down; log now and then, not every poll
@@ -419,12 +426,13 @@ class Finalizer:
     # -- groups --------------------------------------------------------------------------------------
 
     def _gather(self, first: PoolTx) -> list[PoolTx]:
-        """`first` and the candidates after it, up to `max_group_txs`, one transaction per sender
-        (the pool offers only each sender's next nonce, so a sender's next transaction comes in a
-        later group, once this one is included). What is ready is what is taken: at low load a group
-        is one transaction and takes the one-transaction path."""
+        """`first` and the candidates after it, up to `max_group_txs`. A sender's transactions are in
+        nonce order: one of a sender already in the group joins only as that sender's next nonce
+        (the pool's followers come after the ready ones, a sender's run in order), else the group
+        ends there. What is ready is what is taken: at low load a group is one transaction and takes
+        the one-transaction path."""
         group = [first]
-        senders = {first.sender}
+        last_nonce = {first.sender: first.nonce}
         now = self._monotonic()
         while self._candidates and len(group) < self.settings.max_group_txs:
             tx = self._candidates[0]
@@ -432,11 +440,12 @@ class Finalizer:
             if until is not None and until > now:
                 self._candidates.popleft()  # as _next_tx: left aside, the pool offers it again later
                 continue
-            if tx.sender in senders:
+            previous = last_nonce.get(tx.sender)
+            if previous is not None and tx.nonce != previous + 1:
                 break
             self._candidates.popleft()
             self._parked.pop(tx.hash, None)
-            senders.add(tx.sender)
+            last_nonce[tx.sender] = tx.nonce
             group.append(tx)
         return group
 
@@ -575,23 +584,17 @@ class Finalizer:
     async def _claim_many(self, txs: list[PoolTx]) -> list[PoolTx]:
         """Claim a group in one pool call (taking the answers of claims sent ahead); the transactions
         the pool still offered, in order."""
-        need = [tx.hash for tx in txs if tx.hash not in self._claimed and tx.hash not in self._claims]
-        fresh: set[bytes] = set()
+        for tx in txs:
+            if tx.hash in self._claims:  # sent ahead: its answer first (a follower needs its predecessor)
+                await self._claim(tx)
+        need = [tx.hash for tx in txs if tx.hash not in self._claimed]
         if need:
             try:
                 fresh = await self._select_many(need)
             except Unavailable:
                 fresh = await self._retrying("pool SelectMany", lambda: self._select_many(need))
-        claimed: list[PoolTx] = []
-        for tx in txs:
-            if tx.hash in self._claims:
-                ok = await self._claim(tx)
-            else:
-                ok = tx.hash in self._claimed or tx.hash in fresh
-            if ok:
-                self._claimed.add(tx.hash)
-                claimed.append(tx)
-        return claimed
+            self._claimed.update(fresh)
+        return [tx for tx in txs if tx.hash in self._claimed]
 
     def _claim_next(self) -> None:
         """Claim the next candidates (up to a group) while these execute: the pool round trip is then

@@ -208,9 +208,9 @@ class GrpcPool:
     def _unavailable(call: str, exc: aio.AioRpcError) -> PoolUnavailable:
         return PoolUnavailable(f"pool {call}: {_describe(exc)}")
 
-    async def ready(self, limit: int) -> list[PoolTx]:
+    async def ready(self, limit: int, *, followers: bool = False) -> list[PoolTx]:
         try:
-            response = await self._ready(ppb.GetReadyTransactionsRequest(limit=limit))
+            response = await self._ready(ppb.GetReadyTransactionsRequest(limit=limit, followers=followers))
         except aio.AioRpcError as exc:
             raise self._unavailable("GetReadyTransactions", exc) from exc
         txs = []

@@ -144,13 +144,18 @@ class PoolTx:
 
 
 class Pool(Protocol):
-    async def ready(self, limit: int) -> list[PoolTx]: ...
+    async def ready(self, limit: int, *, followers: bool = False) -> list[PoolTx]:
+        """The best ready transactions; with `followers`, then the pending ones right after a ready
+        or claimed one of their sender, in nonce order (`select_many` claims those in order)."""
+        ...
+
     async def select(self, tx_hash: bytes) -> bool:
         """Claim a ready transaction; False if the pool no longer offers it (replaced, gone)."""
         ...
 
     async def select_many(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
-        """Claim several ready transactions in one atomic call; the ones claimed (the others are no
+        """Claim several transactions in one atomic call, in the order given: a ready one, or a
+        follower whose sender's earlier nonces are all claimed; the ones claimed (the others are no
         longer offered)."""
         ...
 

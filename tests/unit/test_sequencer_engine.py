@@ -202,7 +202,10 @@ class TwinPool:
             return "included"
         return self.txs[tx_hash].status
 
-    async def ready(self, limit: int) -> list[PoolTx]:
+    def _of(self, sender: bytes, nonce: int) -> TwinTx | None:
+        return next((t for t in self.txs.values() if t.tx.sender == sender and t.tx.nonce == nonce), None)
+
+    async def ready(self, limit: int, *, followers: bool = False) -> list[PoolTx]:
         self._check()
         ready = [
             t
@@ -210,7 +213,18 @@ class TwinPool:
             if t.status == "pending" and t.tx.nonce == self.next_nonce.get(t.tx.sender, 0)
         ]
         ready.sort(key=lambda t: (-t.tx.gas_price, t.arrival))
-        return [t.tx for t in ready[:limit]]
+        out = [t.tx for t in ready[:limit]]
+        if followers:
+            heads = out + [t.tx for t in self.txs.values() if t.status == "selected"]
+            for head in heads:
+                n = head.nonce + 1
+                while len(out) < limit and (t := self._of(head.sender, n)) is not None:
+                    if t.status == "pending" and t.tx not in out:
+                        out.append(t.tx)
+                    elif t.status != "selected":
+                        break
+                    n += 1
+        return out[:limit]
 
     async def select(self, tx_hash: bytes) -> bool:
         self._check()
@@ -223,9 +237,20 @@ class TwinPool:
         return True
 
     async def select_many(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        """As the pool's script: a ready one, or a follower whose earlier nonces are all selected."""
         self._check()
         self.select_calls.append(len(tx_hashes))
-        return {h for h in tx_hashes if await self.select(h)}
+        selected = set()
+        for h in tx_hashes:
+            t = self.txs.get(h)
+            if t is not None and t.status == "pending":
+                start = self.next_nonce.get(t.tx.sender, 0)
+                before = [self._of(t.tx.sender, n) for n in range(start, t.tx.nonce)]
+                if all(p is not None and p.status == "selected" for p in before):
+                    t.status = "selected"
+            if t is not None and t.status == "selected":
+                selected.add(h)
+        return selected
 
     async def include_many(self, tx_hashes: Sequence[bytes]) -> None:
         self._check()
@@ -811,7 +836,7 @@ async def test_a_transaction_out_of_counters_in_the_middle_of_a_group_is_invalid
         assert [t.tx_hash() for t in group_calls(h)[0]] == [first, heavy, last]
 
 
-async def test_a_senders_transactions_go_in_nonce_order_one_per_group() -> None:
+async def test_a_senders_consecutive_nonces_go_in_one_group_in_nonce_order() -> None:
     async with harness() as h:
         mine = [h.pool.add(transfer(0, n)) for n in range(5)]
         others = [h.pool.add(transfer(i, 0)) for i in range(1, 4)]
@@ -820,10 +845,27 @@ async def test_a_senders_transactions_go_in_nonce_order_one_per_group() -> None:
         recorded = h.recorded()
         assert [x for x in recorded if x in mine] == mine
         assert set(recorded) == set(mine + others)
-        for call in group_calls(h):
-            senders = [t.sender() for t in call]
-            assert len(set(senders)) == len(senders), "two transactions of one sender in a group"
-        assert group_sizes(h)[0] >= 4  # the first group held nonce 0 and the three others
+        # the ready ones (nonce 0 of each sender), then sender 0's followers, claimed in order
+        assert [[t.tx_hash() for t in call] for call in group_calls(h)] == [[mine[0], *others, *mine[1:]]]
+        assert h.pool.select_calls == [8]
+        assert group_sizes(h) == (8.0, 1.0)
+
+
+async def test_a_follower_whose_predecessor_fails_fails_on_its_nonce_and_waits() -> None:
+    async with harness() as h:
+        poor = address(99)
+        spend = h.pool.add(transfer(99, 0, value=1))  # takes all it has
+        broke = h.pool.add(transfer(99, 1, value=1))  # a follower: balance error
+        after = h.pool.add(transfer(99, 2, value=0))  # a follower of a failed one: nonce error
+        await h.start(settings(balance_retry_s=0.05))
+        await h.until(lambda: h.outcomes("balance") >= 1 and h.outcomes("nonce") >= 1)
+        assert [t.tx_hash() for t in group_calls(h)[0]] == [spend, broke, after]
+        assert h.recorded() == [spend]
+        assert h.pool.status(broke) == "pending" and h.pool.status(after) == "pending"
+        fund = h.pool.add(transfer(0, 0, to=poor, value=ETHER))
+        await h.until(lambda: len(h.recorded()) == 4)
+        recorded = h.recorded()
+        assert recorded.index(spend) < recorded.index(fund) < recorded.index(broke) < recorded.index(after)
 
 
 async def test_one_transaction_at_a_time_when_groups_are_off() -> None:
