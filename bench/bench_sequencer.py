@@ -8,9 +8,13 @@ bench_executor.py), each from --senders senders with a fresh recipient per trans
   * sequencer   the pool is loaded first (sequencer stopped), then the sequencer starts and the clock
                 runs until every transaction is in the StateDB (recorded) and in a closed batch;
                 default limits (300 txs per batch …), batch time limit 1 s for the last batch;
+  * baseline    the ETH transfers run twice on one chain (different nonces): first with
+                MAX_GROUP_TXS=1 (one transaction per ProcessBatch call, the sequencer before groups),
+                then with --group-txs (several ready transactions per call, finalizer.py)
   * executor    the same signed transactions, one ProcessBatch per transaction on the previous
-                root (update_merkle_tree = 1, as the sequencer calls it), on a fresh HashDB and
-                executor: what the sequencer could reach if everything around the executor were free;
+                root (update_merkle_tree = 1, as the sequencer calls it), and in calls of
+                --group-txs transactions, on a fresh HashDB and executor: what the sequencer could
+                reach if everything around the executor were free;
   * stages      the sequencer's own /metrics: time per stage of the hot path (mean per call, and
                 total seconds over the run).
 
@@ -20,8 +24,8 @@ out-of-gas calls) from --senders senders, sent while the sequencer runs with the
 closed by reason and the transactions by outcome, and re-executes every closed batch from the
 genesis with the fork-6 processor in this process: the final state root must be the chain's.
 
-Usage: python bench/bench_sequencer.py [--txs N] [--senders N] [--mixed N [--mixed-only] [--batch-time-s S]]
-                                      [--statedb-url URL]
+Usage: python bench/bench_sequencer.py [--txs N] [--senders N] [--group-txs N]
+                                      [--mixed N [--mixed-only] [--batch-time-s S]] [--statedb-url URL]
 """
 
 from __future__ import annotations
@@ -413,22 +417,26 @@ class ExecutorAlone:
         statedb.close()
         return cls(hashdb, executor, root)
 
-    async def run(self, txs: Sequence[L2Transaction]) -> float:
-        """Seconds to execute `txs`, one call each, chained."""
+    async def run(self, txs: Sequence[L2Transaction], per_call: int = 1) -> float:
+        """Seconds to execute `txs`, `per_call` transactions per call, chained."""
         async with aio.insecure_channel(f"127.0.0.1:{self.executor.ready['port']}") as channel:
             process = UnaryMethod[epb.ProcessBatchRequest, epb.ProcessBatchResponse](
                 channel, "/executor.v1.ExecutorService/ProcessBatch", epb.ProcessBatchResponse, 60
             )
             start = time.perf_counter()
-            for tx in txs:
+            for at in range(0, len(txs), per_call):
+                call = txs[at : at + per_call]
                 response = await process(
                     epb.ProcessBatchRequest(
-                        old_state_root=self.root, chain_id=CHAIN_ID, fork_id=6, batch_l2_data=tx.encode(),
+                        old_state_root=self.root, chain_id=CHAIN_ID, fork_id=6,
+                        batch_l2_data=b"".join(tx.encode() for tx in call),
                         global_exit_root=bytes(32), eth_timestamp=int(time.time()),
                         coinbase="0x" + COINBASE.hex(), update_merkle_tree=1,
                     )
                 )  # fmt: skip
-                if response.error != epb.EXECUTOR_ERROR_NO_ERROR or response.responses[0].error != 1:
+                if response.error != epb.EXECUTOR_ERROR_NO_ERROR or len(response.responses) != len(call):
+                    raise RuntimeError("a call failed in the executor-alone run")
+                if any(r.error != 1 for r in response.responses):
                     raise RuntimeError("a transaction failed in the executor-alone run")
                 self.root = response.new_state_root
             return time.perf_counter() - start
@@ -483,12 +491,14 @@ class Run:
     cpu: dict[str, float]
 
 
-async def sequence(chain: Chain, statedb: StateDB, txs: Sequence[L2Transaction], block: int) -> Run:
+async def sequence(
+    chain: Chain, statedb: StateDB, txs: Sequence[L2Transaction], block: int, group_txs: int
+) -> Run:
     """Load the pool, start the sequencer, wait until block `block` is in a closed batch."""
     start = time.perf_counter()
     await submit(chain.pool_url, txs)
     loaded = time.perf_counter() - start
-    sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S="1")
+    sequencer = await chain.start_sequencer(BATCH_TIME_LIMIT_S="1", MAX_GROUP_TXS=str(group_txs))
     services = {
         "executor": chain.executor,
         "hashdb": chain.hashdb,
@@ -508,15 +518,21 @@ async def throughput(args: argparse.Namespace) -> None:
     genesis = make_genesis([address(k) for k in keys])
     per_sender = max(1, args.txs // args.senders)
     n = per_sender * args.senders
+    g = args.group_txs
     # nonce 0 of every sender warms both pipelines up (caches, connections); it is not measured
     warmup = [sign(keys[s], 0, recipient(900_000 + s), value=1) for s in range(args.senders)]
-    eth = [
+    eth_single = [
         sign(keys[s], 1 + k, recipient(k * args.senders + s), value=1)
         for k in range(per_sender)
         for s in range(args.senders)
     ]
+    eth = [
+        sign(keys[s], 1 + per_sender + k, recipient(200_000 + k * args.senders + s), value=1)
+        for k in range(per_sender)
+        for s in range(args.senders)
+    ]
     tokens = [
-        erc20(keys[s], 1 + per_sender + k, 100_000 + k * args.senders + s)
+        erc20(keys[s], 1 + 2 * per_sender + k, 100_000 + k * args.senders + s)
         for k in range(per_sender)
         for s in range(args.senders)
     ]
@@ -538,15 +554,29 @@ async def throughput(args: argparse.Namespace) -> None:
             await chain.stop_sequencer()
             statedb = open_statedb(statedb_url)
             block = len(warmup)
-            await sequence(chain, statedb, warmup, block)
-            for name, txs in (("ETH transfers", eth), ("ERC-20 transfers", tokens)):
+            await sequence(chain, statedb, warmup, block, 1)
+            workloads = (
+                ("ETH transfers, baseline: MAX_GROUP_TXS=1 (one tx per call)", eth_single, 1),
+                (f"ETH transfers, MAX_GROUP_TXS={g}", eth, g),
+                (f"ERC-20 transfers, MAX_GROUP_TXS={g}", tokens, g),
+            )
+            for name, txs, group_txs in workloads:
+                start_root = alone.root
                 alone_s = await alone.run(txs)
+                alone_group_s = 0.0
+                if group_txs > 1:  # the same transactions again, from the same root, g per call
+                    end_root, alone.root = alone.root, start_root
+                    alone_group_s = await alone.run(txs, g)
+                    if alone.root != end_root:
+                        raise RuntimeError(f"{g} transactions per call end at another root than 1 per call")
                 block += len(txs)
-                run = await sequence(chain, statedb, txs, block)
+                run = await sequence(chain, statedb, txs, block, group_txs)
                 recorded_s, closed_s, metrics = run.recorded_s, run.closed_s, run.metrics
                 rate_in = len(txs) / run.loaded_s
                 print(f"\n{name} (pool loaded in {run.loaded_s:.1f} s, {rate_in:,.0f} AddTransaction/s)")
                 print(f"  executor alone, 1 tx per call          {len(txs) / alone_s:>8,.0f} tx/s")
+                if alone_group_s:
+                    print(f"  executor alone, {g} txs per call {len(txs) / alone_group_s:>14,.0f} tx/s")
                 print(
                     f"  sequencer, pool → recorded             {len(txs) / recorded_s:>8,.0f} tx/s"
                     f"   {alone_s / recorded_s:>4.0%} of the executor alone"
@@ -558,6 +588,16 @@ async def throughput(args: argparse.Namespace) -> None:
                 print("  time per stage (the sequencer's /metrics; stages overlap: the recorder works while")
                 print("  the finalizer executes the next transactions)")
                 print(stage_table(metrics, len(txs), closed_s))
+                calls = metrics.get("zkseq_sequencer_group_txs_count", 0.0)
+                if calls:
+                    kept = metrics.get("zkseq_sequencer_group_txs_sum", 0.0)
+                    prefix = 'zkseq_sequencer_group_retries_total{reason="'
+                    retries = {k[len(prefix) : -2]: v for k, v in metrics.items() if k.startswith(prefix)}
+                    print(
+                        f"  transactions per kept pre-execution call: {kept / calls:.1f} "
+                        f"({calls:.0f} calls); groups not kept whole: "
+                        + (", ".join(f"{k} {v:.0f}" for k, v in sorted(retries.items())) or "none")
+                    )
                 cpu = ", ".join(f"{k} {v / len(txs) * 1000:.2f}" for k, v in run.cpu.items())
                 offered = (os.cpu_count() or 1) * closed_s / len(txs) * 1000
                 print(
@@ -650,6 +690,9 @@ def main() -> None:
     )
     parser.add_argument("--txs", type=int, default=2_000)
     parser.add_argument("--senders", type=int, default=200)
+    parser.add_argument(
+        "--group-txs", type=int, default=32, help="the sequencer's MAX_GROUP_TXS (after the baseline of 1)"
+    )
     parser.add_argument(
         "--mixed", type=int, default=0, help="also a sustained mixed run of this many transactions"
     )

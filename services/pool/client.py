@@ -28,6 +28,12 @@ class PoolClient:
         self.MarkSelected = UnaryMethod[pb.MarkSelectedRequest, pb.MarkResponse](
             channel, path("MarkSelected"), pb.MarkResponse, t
         )
+        self.SelectMany = UnaryMethod[pb.SelectManyRequest, pb.SelectManyResponse](
+            channel, path("SelectMany"), pb.SelectManyResponse, t
+        )
+        self.MarkIncludedMany = UnaryMethod[pb.MarkIncludedManyRequest, pb.MarkIncludedManyResponse](
+            channel, path("MarkIncludedMany"), pb.MarkIncludedManyResponse, t
+        )
         self.MarkIncluded = UnaryMethod[pb.MarkIncludedRequest, pb.MarkIncludedResponse](
             channel, path("MarkIncluded"), pb.MarkIncludedResponse, t
         )

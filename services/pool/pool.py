@@ -11,7 +11,7 @@ loops: expiry (stale live transactions fail, old failed / invalid records go) an
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.common.errors import FailedPrecondition, NotFound, ServiceError
@@ -166,10 +166,10 @@ class Pool:
     # ----------------------------------------------------------------------------------------------
     # the sequencer's side
 
-    async def ready(self, limit: int) -> list[PoolTransaction]:
+    async def ready(self, limit: int, followers: bool = False) -> list[PoolTransaction]:
         if limit <= 0:
             limit = self.settings.default_ready_limit
-        return await self.store.ready(min(limit, self.settings.max_ready_limit))
+        return await self.store.ready(min(limit, self.settings.max_ready_limit), followers)
 
     async def mark_selected(self, tx_hash: bytes) -> TxStatus:
         outcome = await self.store.select(tx_hash, self._now_ms())
@@ -187,6 +187,20 @@ class Pool:
             )
         self.metrics.marked.labels("selected").inc()
         return outcome.status
+
+    async def select_many(self, tx_hashes: Sequence[bytes]) -> list[bytes]:
+        """MarkSelected of each of `tx_hashes` in one atomic step; the ones now selected."""
+        selected = await self.store.select_many(tx_hashes, self._now_ms())
+        if selected:
+            self.metrics.marked.labels("selected").inc(len(selected))
+        return selected
+
+    async def mark_included_many(self, tx_hashes: Sequence[bytes]) -> int:
+        """MarkIncluded of each of `tx_hashes`, in order, in one atomic step; how many were held."""
+        known = await self.store.include_many(tx_hashes, self._now_ms())
+        if known:
+            self.metrics.marked.labels("included").inc(known)
+        return known
 
     async def mark_included(self, tx_hash: bytes) -> int | None:
         """The sender's next nonce afterwards; None if the pool did not hold the transaction."""

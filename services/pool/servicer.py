@@ -7,6 +7,7 @@ by the interceptor.
 
 # ruff: noqa: N802  (method names are the wire contract's)
 
+from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
 from grpc import aio
@@ -38,6 +39,16 @@ def _hash(data: bytes, field: str = "hash") -> bytes:
     if len(data) != 32:
         raise InvalidArgument(f"{field} must be 32 bytes, got {len(data)}")
     return data
+
+
+#: hashes one SelectMany / MarkIncludedMany call may name
+MAX_HASHES_PER_CALL: Final = 1000
+
+
+def _hashes(hashes: Sequence[bytes]) -> list[bytes]:
+    if len(hashes) > MAX_HASHES_PER_CALL:
+        raise InvalidArgument(f"at most {MAX_HASHES_PER_CALL} hashes per call, got {len(hashes)}")
+    return [_hash(h, f"hashes[{i}]") for i, h in enumerate(hashes)]
 
 
 def _address(data: bytes) -> Address:
@@ -74,12 +85,22 @@ class PoolServicer:
     async def GetReadyTransactions(
         self, request: pb.GetReadyTransactionsRequest, context: Context
     ) -> pb.GetReadyTransactionsResponse:
-        txs = await self._pool.ready(request.limit)
+        txs = await self._pool.ready(request.limit, request.followers)
         return pb.GetReadyTransactionsResponse(transactions=[transaction_to_pb(tx) for tx in txs])
 
     async def MarkSelected(self, request: pb.MarkSelectedRequest, context: Context) -> pb.MarkResponse:
         status = await self._pool.mark_selected(_hash(request.hash))
         return pb.MarkResponse(status=STATUS_TO_PB[status])
+
+    async def SelectMany(self, request: pb.SelectManyRequest, context: Context) -> pb.SelectManyResponse:
+        hashes = _hashes(request.hashes)
+        return pb.SelectManyResponse(selected=await self._pool.select_many(hashes))
+
+    async def MarkIncludedMany(
+        self, request: pb.MarkIncludedManyRequest, context: Context
+    ) -> pb.MarkIncludedManyResponse:
+        known = await self._pool.mark_included_many(_hashes(request.hashes))
+        return pb.MarkIncludedManyResponse(known=known)
 
     async def MarkIncluded(
         self, request: pb.MarkIncludedRequest, context: Context

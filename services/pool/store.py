@@ -57,6 +57,13 @@ State machine
     │                                                 │
     └──────────── add again (the same raw tx) ────────┘
 
+* *select_many* / *include_many* (SelectMany, MarkIncludedMany) run *select* / *include* for each
+  hash in turn inside one script: the same transitions, atomic as a whole, one round trip.
+  *select_many* also selects a *follower*: a pending tx whose sender's nonces from ``next`` up to
+  it are all selected (the sequencer executes a sender's consecutive nonces in one group, in
+  order). A selected follower is above ``next``; it is never ready, so the ready invariant holds.
+  If a tx before it goes back to pending (fail), the follower stays selected until the sequencer
+  executes it (a nonce failure brings it back) or releases it.
 * *include* is accepted in every status (a tx that expired while the sequencer executed it is still
   in the state) and removes the tx at once; the sender's ``next`` only ever grows through it.
 * *fail(nonce)* may carry the nonce the executor saw; ``next`` is then set to it (up or down) and
@@ -74,6 +81,7 @@ state it would have made and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -252,6 +260,38 @@ local function settle(acct, now, ttl)
   end
   maybe_expire(acct, ttl)
 end
+
+-- pending and ready → selected; {'selected'}, {'unknown'}, {'not_ready', next, nonce} or {status}
+local function select_one(h, now)
+  local k = txkey(h)
+  local f = redis.call('HMGET', k, 'st', 'rk', 'from', 'nonce')
+  if not f[1] then return {'unknown'} end
+  if f[1] ~= 'pending' then return {f[1]} end
+  if not redis.call('ZSCORE', P .. 'ready', f[2]) then
+    return {'not_ready', fmt(next_nonce(acctkey(f[3]))), f[4]}
+  end
+  redis.call('ZREM', P .. 'ready', f[2])
+  redis.call('ZREM', P .. 'pending', h)
+  redis.call('ZADD', P .. 'selected', now, h)
+  redis.call('HSET', k, 'st', 'selected', 'upd', now)
+  return {'selected'}
+end
+
+-- an included tx leaves the pool; {'unknown'} or {'included', the sender's next nonce}
+local function include_one(h, now, ttl)
+  local k = txkey(h)
+  local f = redis.call('HMGET', k, 'st', 'from', 'nonce', 'rk')
+  if not f[1] then return {'unknown'} end
+  redis.call('ZREM', P .. f[1], h)
+  redis.call('ZREM', P .. 'ready', f[4])
+  local acct = acctkey(f[2])
+  if redis.call('HGET', acct, f[3]) == h then redis.call('HDEL', acct, f[3]) end
+  redis.call('DEL', k)
+  local n = tonumber(f[3]) + 1
+  if n > next_nonce(acct) then redis.call('HSET', acct, 'next', fmt(n)) end
+  settle(acct, now, ttl)
+  return {'included', redis.call('HGET', acct, 'next')}
+end
 """
 
 # ARGV: P hash from nonce gp64 order64 gas ep raw rec now state_nonce funds_ok window max_txs
@@ -300,51 +340,97 @@ if nonce == nxt then redis.call('ZADD', P .. 'ready', 0, rk) end
 return {'added', old or ''}
 """
 
-# ARGV: P limit → flat list of (hash raw rec from nonce gp gas ep at), best first
+# ARGV: P limit followers('1' = yes) → flat list of (hash raw rec from nonce gp gas ep at): the ready
+# ones best first, then (followers) the pending ones right after a ready or selected one of their
+# sender, a sender's run in nonce order
 _READY = r"""
-local members = redis.call('ZRANGEBYLEX', P .. 'ready', '-', '+', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, m in ipairs(members) do
-  local h = string.sub(m, -64)
+local limit = tonumber(ARGV[2])
+local members = redis.call('ZRANGEBYLEX', P .. 'ready', '-', '+', 'LIMIT', 0, limit)
+local out, seen, count = {}, {}, 0
+local function emit(h)
   out[#out + 1] = h
   local f = redis.call('HMGET', txkey(h), 'raw', 'rec', 'from', 'nonce', 'gp', 'gas', 'ep', 'at')
   for j = 1, 8 do out[#out + 1] = f[j] end
+  seen[h] = true
+  count = count + 1
+end
+local heads = {}
+for _, m in ipairs(members) do
+  local h = string.sub(m, -64)
+  emit(h)
+  heads[#heads + 1] = h
+end
+if ARGV[3] == '1' then
+  for _, h in ipairs(redis.call('ZRANGE', P .. 'selected', 0, limit - 1)) do heads[#heads + 1] = h end
+  for _, h in ipairs(heads) do
+    if count >= limit then break end
+    local f = redis.call('HMGET', txkey(h), 'from', 'nonce')
+    local acct = acctkey(f[1])
+    local n = tonumber(f[2]) + 1
+    while count < limit do
+      local nh = redis.call('HGET', acct, fmt(n))
+      if not nh then break end
+      local st = redis.call('HGET', txkey(nh), 'st')
+      if st == 'pending' then
+        if not seen[nh] then emit(nh) end
+      elseif st ~= 'selected' then
+        break
+      end
+      n = n + 1
+    end
+  end
 end
 return out
 """
 
 # ARGV: P hash now
 _SELECT = r"""
-local h, now = ARGV[2], ARGV[3]
-local k = txkey(h)
-local f = redis.call('HMGET', k, 'st', 'rk', 'from', 'nonce')
-if not f[1] then return {'unknown'} end
-if f[1] ~= 'pending' then return {f[1]} end
-if not redis.call('ZSCORE', P .. 'ready', f[2]) then
-  return {'not_ready', fmt(next_nonce(acctkey(f[3]))), f[4]}
+return select_one(ARGV[2], ARGV[3])
+"""
+
+# ARGV: P now hash… → the hashes now selected, in the order given: ready ones, and followers (pending,
+# every nonce of the sender from its next one up to it selected)
+_SELECT_MANY = r"""
+local now = ARGV[2]
+local function select_follower(h)
+  local k = txkey(h)
+  local f = redis.call('HMGET', k, 'st', 'from', 'nonce')
+  if f[1] ~= 'pending' then return false end
+  local acct = acctkey(f[2])
+  local n = tonumber(f[3])
+  local nxt = next_nonce(acct)
+  if n <= nxt then return false end
+  for i = nxt, n - 1 do
+    local p = redis.call('HGET', acct, fmt(i))
+    if not p or redis.call('HGET', txkey(p), 'st') ~= 'selected' then return false end
+  end
+  redis.call('ZREM', P .. 'pending', h)
+  redis.call('ZADD', P .. 'selected', now, h)
+  redis.call('HSET', k, 'st', 'selected', 'upd', now)
+  return true
 end
-redis.call('ZREM', P .. 'ready', f[2])
-redis.call('ZREM', P .. 'pending', h)
-redis.call('ZADD', P .. 'selected', now, h)
-redis.call('HSET', k, 'st', 'selected', 'upd', now)
-return {'selected'}
+local out = {}
+for i = 3, #ARGV do
+  local h = ARGV[i]
+  local r = select_one(h, now)
+  if r[1] == 'selected' or (r[1] == 'not_ready' and select_follower(h)) then out[#out + 1] = h end
+end
+return out
 """
 
 # ARGV: P hash now ttl → {'unknown'} or {'included', next nonce}
 _INCLUDE = r"""
-local h, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local k = txkey(h)
-local f = redis.call('HMGET', k, 'st', 'from', 'nonce', 'rk')
-if not f[1] then return {'unknown'} end
-redis.call('ZREM', P .. f[1], h)
-redis.call('ZREM', P .. 'ready', f[4])
-local acct = acctkey(f[2])
-if redis.call('HGET', acct, f[3]) == h then redis.call('HDEL', acct, f[3]) end
-redis.call('DEL', k)
-local n = tonumber(f[3]) + 1
-if n > next_nonce(acct) then redis.call('HSET', acct, 'next', fmt(n)) end
-settle(acct, now, ttl)
-return {'included', redis.call('HGET', acct, 'next')}
+return include_one(ARGV[2], ARGV[3], tonumber(ARGV[4]))
+"""
+
+# ARGV: P now ttl hash… → how many the pool held
+_INCLUDE_MANY = r"""
+local now, ttl = ARGV[2], tonumber(ARGV[3])
+local known = 0
+for i = 4, #ARGV do
+  if include_one(ARGV[i], now, ttl)[1] == 'included' then known = known + 1 end
+end
+return known
 """
 
 # ARGV: P hash kind reason state_nonce('' = none) now ttl → {status} or {'unknown'}
@@ -463,7 +549,9 @@ class RedisPoolStore:
                 ("add", _ADD),
                 ("ready", _READY),
                 ("select", _SELECT),
+                ("select_many", _SELECT_MANY),
                 ("include", _INCLUDE),
+                ("include_many", _INCLUDE_MANY),
                 ("fail", _FAIL),
                 ("invalidate", _INVALIDATE),
                 ("release", _RELEASE),
@@ -534,9 +622,10 @@ class RedisPoolStore:
             return AddConflict(conflict, status=TxStatus(_text(reply[1])))
         return AddConflict(conflict)
 
-    async def ready(self, limit: int) -> list[PoolTransaction]:
-        """Up to `limit` ready transactions, best first."""
-        flat = await self._run("ready", str(limit))
+    async def ready(self, limit: int, followers: bool = False) -> list[PoolTransaction]:
+        """Up to `limit` ready transactions, best first; with `followers`, then the pending ones right
+        after a ready or selected one of their sender, each sender's in nonce order."""
+        flat = await self._run("ready", str(limit), "1" if followers else "0")
         out: list[PoolTransaction] = []
         for i in range(0, len(flat), 9):
             h, raw, rec, sender, nonce, gp, gas, ep, at = flat[i : i + 9]
@@ -565,6 +654,22 @@ class RedisPoolStore:
         if kind == "not_ready":
             return SelectOutcome(TxStatus.PENDING, (int(reply[1]), int(reply[2])))
         return SelectOutcome(TxStatus(kind))
+
+    async def select_many(self, tx_hashes: Sequence[bytes], now_ms: int) -> list[bytes]:
+        """Select each of `tx_hashes` that is pending and ready, in one script; the ones now selected
+        (an already selected one included, as `select` answers it), in the order given."""
+        if not tx_hashes:
+            return []
+        reply = await self._run("select_many", str(now_ms), *(h.hex() for h in tx_hashes))
+        return [bytes.fromhex(_text(h)) for h in reply]
+
+    async def include_many(self, tx_hashes: Sequence[bytes], now_ms: int) -> int:
+        """`include` each of `tx_hashes`, in order, in one script; how many the pool held."""
+        if not tx_hashes:
+            return 0
+        return int(
+            await self._run("include_many", str(now_ms), self._account_ttl, *(h.hex() for h in tx_hashes))
+        )
 
     async def include(self, tx_hash: bytes, now_ms: int) -> int | None:
         """Remove an included tx; the sender's next nonce afterwards, or None if it was unknown."""

@@ -2,21 +2,22 @@
 
 ::
 
-    pool ──ready / MarkSelected──▶ Finalizer ──ProcessBatch(1 tx, update_merkle_tree=1)──▶ executor
-      ▲                              │ keeps the tx if it fits; closes the batch on          │ flush id
-      │                              │ tx count, bytes, gas, ZK counters, time;              ▼
-      │                              │ forced batches first when due                      HashDB
-      │                              ▼ BlockJob / CloseJob / ForcedJob, in order             │
-      │                           Recorder ── GetFlushStatus: stored ≥ flush id? ◀──────────┘
-      └──── MarkIncluded ◀───────── │ ── StateDB: open batch + L2 blocks (one transaction per
-                                     │    group), close with the roots and accInputHash
-                                     └─── whole-batch re-execution (update_merkle_tree=0) must
-                                          give the same roots, or the sequencer halts
+    pool ──ready / SelectMany──▶ Finalizer ──ProcessBatch(a group, update_merkle_tree=1)──▶ executor
+      ▲                            │ a group: ready txs, one per sender; kept whole if     │ flush id
+      │                            │ all are in and it fits, else a shorter prefix or one  ▼
+      │                            │ tx alone; closes the batch on tx count, bytes, gas, HashDB
+      │                            │ ZK counters, time; forced batches first when due      │
+      │                            ▼ BlockJob / CloseJob / ForcedJob, in order             │
+      │                         Recorder ── GetFlushStatus: stored ≥ flush id? ◀───────────┘
+      └── MarkIncludedMany ◀────── │ ── StateDB: open batch + L2 blocks (one database
+                                   │    transaction per write), close with the roots and accInputHash
+                                   └─── whole-batch re-execution (update_merkle_tree=0) must
+                                        give the same roots, or the sequencer halts
 
 Modules
 -------
     sequencer   recovery at start, the two tasks, their supervision, the status   (start here)
-    finalizer   the loop that takes, pre-executes, keeps or refuses, and closes
+    finalizer   the loop that takes, pre-executes (in groups), keeps or refuses, and closes
     recorder    durability in order: flush wait, StateDB writes, pool marks, batch close
     limits      batch limits (§7.2 defaults), usage, closing decisions, the counter estimate
     outcomes    what each RomError / ExecutorError means for the transaction or the call

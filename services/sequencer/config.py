@@ -54,6 +54,8 @@ Variables (each with the prefix ZKSEQ_SEQUENCER_), their defaults, and what they
     POLL_INTERVAL_S             0.1                    wait when the pool has nothing ready
                                                        (zkevm-node SleepDuration)
     FETCH_LIMIT                 64                     ready transactions read per pool call
+    MAX_GROUP_TXS               32                     transactions pre-executed in one ProcessBatch
+                                                       call at most (1: one at a time)
     MAX_TXS_IN_FLIGHT           1024                   executed transactions not yet in the StateDB
     MAX_BLOCKS_PER_WRITE        64                     L2 blocks written per StateDB transaction
     BALANCE_RETRY_S             5                      a transaction refused for its balance waits this
@@ -115,6 +117,7 @@ class SequencerConfig:
     limits: BatchLimits = field(default_factory=BatchLimits)
     poll_interval_s: float = _ENGINE.poll_interval_s
     fetch_limit: int = _ENGINE.fetch_limit
+    max_group_txs: int = _ENGINE.max_group_txs
     max_txs_in_flight: int = _ENGINE.max_in_flight
     max_blocks_per_write: int = _ENGINE.max_blocks_per_write
     balance_retry_s: float = _ENGINE.balance_retry_s
@@ -197,6 +200,7 @@ class SequencerConfig:
             limits=limits,
             poll_interval_s=env.number("POLL_INTERVAL_S", d.poll_interval_s, minimum=0.001),
             fetch_limit=env.integer("FETCH_LIMIT", d.fetch_limit, minimum=1, maximum=10_000),
+            max_group_txs=env.integer("MAX_GROUP_TXS", d.max_group_txs, minimum=1, maximum=1_000),
             max_txs_in_flight=env.integer("MAX_TXS_IN_FLIGHT", d.max_txs_in_flight, minimum=1),
             max_blocks_per_write=env.integer("MAX_BLOCKS_PER_WRITE", d.max_blocks_per_write, minimum=1),
             balance_retry_s=env.number("BALANCE_RETRY_S", d.balance_retry_s, minimum=0),
@@ -230,6 +234,7 @@ class SequencerConfig:
             batch_time_limit_s=self.batch_time_limit_s,
             poll_interval_s=self.poll_interval_s,
             fetch_limit=self.fetch_limit,
+            max_group_txs=self.max_group_txs,
             max_in_flight=self.max_txs_in_flight,
             max_blocks_per_write=self.max_blocks_per_write,
             balance_retry_s=self.balance_retry_s,

@@ -1,26 +1,60 @@
-"""The finalizer: takes the pool's best ready transaction, pre-executes it, keeps it if it fits.
+"""The finalizer: takes the pool's best ready transactions, pre-executes them, keeps what fits.
 
     loop
       ├─ forced batches due?  close the open batch (if it holds anything), then execute each forced
       │                       batch whole, in order, as a batch of its own (zkevm-node §1.7)
       ├─ open batch too old?  close it (reason "time")
-      ├─ next transaction     the one that did not fit the last batch, else the pool's best ready
-      │                       one (GetReadyTransactions, best price first), claimed with MarkSelected
-      ├─ bytes would overflow → close (the transaction opens the next batch)
-      ├─ execute it alone on the current state root: ProcessBatch(update_merkle_tree = 1),
-      │   the batch's GER only until its first transaction is in, its timestamp and coinbase
-      ├─ included (success, revert, out of gas …)?
-      │     counters or gas would overflow → close, the transaction opens the next batch
-      │     (does not fit even alone → invalid)
-      │     else: its L2 block is built, the state root moves on, a BlockJob goes to the recorder;
-      │     the batch closes at its transaction count
-      └─ not included: out of counters → invalid; nonce → back to waiting with the state nonce;
-                       balance → back to waiting, left aside for `balance_retry_s`; other → failed
+      ├─ next transactions    the one that did not fit the last batch, else the pool's best ready
+      │                       ones (GetReadyTransactions, best price first, then the followers);
+      │                       a group is that one and the candidates after it, up to
+      │                       `max_group_txs`, each sender's in nonce order
+      ├─ a group of one: the one-transaction path
+      │   ├─ bytes would overflow → close (the transaction opens the next batch)
+      │   ├─ claimed with MarkSelected; executed alone on the current state root:
+      │   │   ProcessBatch(update_merkle_tree = 1), the batch's GER only until its first
+      │   │   transaction is in, its timestamp and coinbase
+      │   ├─ included (success, revert, out of gas …)?
+      │   │     counters or gas would overflow → close, the transaction opens the next batch
+      │   │     (does not fit even alone → invalid)
+      │   │     else: its L2 block is built, the state root moves on, a BlockJob goes to the
+      │   │     recorder; the batch closes at its transaction count
+      │   └─ not included: out of counters → invalid; nonce → back to waiting with the state nonce;
+      │                    balance → back to waiting, left aside for `balance_retry_s`; other → failed
+      └─ a group of several: cut to the room left (transaction count, bytes), claimed with one
+         SelectMany, executed in ONE ProcessBatch call on the current state root, each transaction
+         still its own L2 block with the state root, logs and gas of its own response. Kept whole
+         only if every transaction is included and the whole call fits the batch (gas, counters:
+         the call's counters count as one call of limits.py); otherwise
+           first not included at k > 0 → the first k run again as a group, the rest back in line
+           does not fit                → the first half runs again, the rest back in line
+           the first not included, an executor error, an answer that does not add up
+                                       → the first transaction takes the one-transaction path
+                                         (which decides it), the rest back in line
+         so every transaction is decided alone or in a call that is kept whole, and what is kept is
+         what one call per transaction gives: the batch's close re-executes it whole and compares.
 
-The finalizer never waits for durability: it executes transaction n+1 while the recorder waits for
-the flush of transaction n and writes it (zkevm-node's pattern, §1.8), up to `max_in_flight`
-transactions ahead. A closed batch is handed to the recorder as a CloseJob; its accInputHash is
-computed here, as it closes.
+Why groups: a ProcessBatch call has fixed costs (the round trip, the batch prologue, the HashDB
+LoadDB + Flush of its nodes, one flush to wait for), about as large as a transfer's own work; a
+group pays them once. A group is what is ready, so at low load it is one transaction and latency
+does not grow. The pool marks ready only each sender's next nonce, and a sender's next transaction
+would otherwise wait until the recorder has marked this one included (flush, StateDB write, pool
+mark: hundreds of milliseconds, which caps a sender, and a load from few senders): the finalizer
+also reads the pool's *followers* (a sender's pending nonces right after a ready or claimed one) and
+claims them with SelectMany in nonce order, which the pool allows only once every earlier nonce of
+the sender is claimed. A group keeps each sender's transactions in nonce order; a follower whose
+predecessor did not get in fails with a nonce error, decided alone like any other.
+
+Batch boundaries: a group's counters are counted as one call (limits.py: call − baseline + 1 Keccak),
+which is closer to the batch's exact figure than one call per transaction; near the end of a batch
+the halving makes the last groups small, and the last transaction that does not fit takes the
+one-transaction path and opens the next batch, as before. The estimate never falls below the
+executor's count (the same argument as limits.py: every call's data hash is one Keccak).
+
+The finalizer never waits for durability: it executes the next transactions while the recorder waits
+for the flush of the earlier ones and writes them (zkevm-node's pattern, §1.8), up to `max_in_flight`
+transactions ahead. The claims of the next candidates are sent while the current ones execute. A
+closed batch is handed to the recorder as a CloseJob; its accInputHash is computed here, as it
+closes.
 """
 
 from __future__ import annotations
@@ -50,6 +84,7 @@ from services.sequencer.ports import (
     BlockParts,
     ExecRequest,
     ExecResult,
+    ExecTx,
     Executor,
     ExecutorFailed,
     ExecutorUnavailable,
@@ -121,8 +156,9 @@ class Finalizer:
         #: the transaction that did not fit the last batch: first in the next one
         self._carry: PoolTx | None = None
         self._claimed: set[bytes] = set()
-        #: MarkSelected of the next candidate, sent while the current one executes
-        self._claims: dict[bytes, asyncio.Task[bool]] = {}
+        #: claims (MarkSelected / SelectMany) of the next candidates, sent while the current ones
+        #: execute: hash → the call's task, which answers the hashes it claimed
+        self._claims: dict[bytes, asyncio.Task[set[bytes]]] = {}
         #: transactions left aside until a monotonic time (balance errors)
         self._parked: dict[bytes, float] = {}
         self._next_forced_check = 0.0
@@ -153,7 +189,12 @@ class Finalizer:
             await self.close(CloseReason.TX_COUNT)  # a batch recovered full, its close lost in a crash
             return
         tx = await self._next_tx()
-        if tx is not None:
+        if tx is None:
+            return
+        group = self._gather(tx)
+        if len(group) > 1:
+            await self._take_group(group)
+        else:
             await self._take(tx)
 
     def batch_age_s(self) -> float:
@@ -236,7 +277,8 @@ class Finalizer:
         self.recorder.progress.clear()
         limit = self.settings.fetch_limit + len(self._parked)
         try:
-            fetched = await self._timed("pool_fetch", lambda: self.pool.ready(limit))
+            followers = self.settings.max_group_txs > 1
+            fetched = await self._timed("pool_fetch", lambda: self.pool.ready(limit, followers=followers))
             self._pool_failures = 0
         except Unavailable as exc:
             # keep closing batches on time while the pool is down; log now and then, not every poll
@@ -352,7 +394,8 @@ class Finalizer:
                 await self.close(misfit.reason)
             else:
                 self.metrics.txs.labels(outcome.value).inc()
-                await self._include(batch, tx, request, result, counters)
+                self.metrics.group_txs.observe(1)
+                await self._include(batch, tx, executed, request=request, result=result, counters=counters)
             return
         self.metrics.txs.labels(outcome.value).inc()
         self._claimed.discard(tx.hash)
@@ -380,8 +423,149 @@ class Finalizer:
             await self._retrying("pool MarkInvalid", lambda: self.pool.invalidate(tx.hash, reason))
         self.log.info("tx_not_included", hash="0x" + tx.hash.hex(), outcome=outcome.value, error=reason)
 
+    # -- groups --------------------------------------------------------------------------------------
+
+    def _gather(self, first: PoolTx) -> list[PoolTx]:
+        """`first` and the candidates after it, up to `max_group_txs`. A sender's transactions are in
+        nonce order: one of a sender already in the group joins only as that sender's next nonce
+        (the pool's followers come after the ready ones, a sender's run in order), else the group
+        ends there. What is ready is what is taken: at low load a group is one transaction and takes
+        the one-transaction path."""
+        group = [first]
+        last_nonce = {first.sender: first.nonce}
+        now = self._monotonic()
+        while self._candidates and len(group) < self.settings.max_group_txs:
+            tx = self._candidates[0]
+            until = self._parked.get(tx.hash)
+            if until is not None and until > now:
+                self._candidates.popleft()  # as _next_tx: left aside, the pool offers it again later
+                continue
+            previous = last_nonce.get(tx.sender)
+            if previous is not None and tx.nonce != previous + 1:
+                break
+            self._candidates.popleft()
+            self._parked.pop(tx.hash, None)
+            last_nonce[tx.sender] = tx.nonce
+            group.append(tx)
+        return group
+
+    def _requeue(self, txs: list[PoolTx]) -> None:
+        """Put transactions back first in line, in their order (they stay claimed)."""
+        self._candidates.extendleft(reversed(txs))
+
+    async def _take_group(self, txs: list[PoolTx]) -> None:
+        """Pre-execute several transactions in one ProcessBatch call and keep them all, or fall back.
+
+        The group is cut to what the batch still has room for (transaction count, bytes). It is kept
+        whole only when every transaction is included and the whole call fits the batch's gas and
+        counters; each transaction is then its own L2 block, with the state root, logs and gas of its
+        own response, exactly as one call per transaction would give (the batch's close re-executes
+        it whole and compares). Otherwise:
+          a transaction not included at position k > 0 → the first k are run again as a group, the
+                                   rest go back first in line
+          does not fit             → the first half is run again, the rest go back first in line
+          the first one not included, an executor error, an answer that does not add up
+                                   → the first transaction takes the one-transaction path (which
+                                     decides invalid, nonce, balance, out of counters, close …) and
+                                     the rest go back first in line
+        so a transaction is only ever decided alone or as part of a group that fits whole."""
+        batch = await self._open_batch()
+        limits = self.settings.limits
+        size, used = 0, batch.usage.bytes
+        for tx in txs[: max(0, limits.max_txs - batch.usage.txs)]:
+            if used + len(tx.record) > limits.max_bytes:
+                break
+            used += len(tx.record)
+            size += 1
+        self._requeue(txs[max(size, 1) :])
+        if size <= 1:
+            await self._take(txs[0])
+            return
+        group = await self._claim_many(txs[:size])
+        if len(group) <= 1:
+            if group:
+                await self._take(group[0])
+            return
+        self._claim_next()
+        request = ExecRequest(
+            old_state_root=self.state_root,
+            batch_l2_data=b"".join(tx.record for tx in group),
+            global_exit_root=batch.global_exit_root if batch.empty else ZERO_32,
+            timestamp=batch.timestamp,
+            coinbase=self.settings.coinbase,
+            chain_id=self.settings.chain_id,
+            old_batch_number=batch.number - 1,
+            old_acc_input_hash=batch.old_acc_input_hash,
+            update_merkle_tree=True,
+            context_id=f"group-{len(group)}-0x{group[0].hash.hex()}",
+        )
+        try:
+            result = await self.execute(request, "transactions")
+        except ExecutorFailed as exc:
+            await self._first_alone(group, f"executor error: {exc}")
+            return
+        call = call_outcome(result.error)
+        if call is CallOutcome.HALT:
+            raise SequencerHalted(
+                f"the executor refused the sequencer's request with {executor_error_name(result.error)} "
+                "(check the chain id, coinbase and GER settings)"
+            )
+        if call is not None:
+            await self._first_alone(group, executor_error_name(result.error))
+            return
+        if len(result.txs) != len(group):
+            await self._first_alone(group, f"{len(result.txs)} results for {len(group)} transactions")
+            return
+        for k, (tx, executed) in enumerate(zip(group, result.txs, strict=True)):
+            if executed.tx_hash != tx.hash:
+                await self._first_alone(group, f"result {k} is for 0x{executed.tx_hash.hex()}")
+                return
+            if not tx_outcome(executed.rom_error).included:
+                if k == 0:
+                    await self._first_alone(group, rom_error_name(executed.rom_error))
+                else:
+                    self.metrics.group_retries.labels("not_included").inc()
+                    self._requeue(group[k:])
+                    await self._take_group(group[:k])
+                return
+        if result.txs[-1].state_root != result.new_state_root:
+            await self._first_alone(group, "the last transaction's state root is not the call's")
+            return
+        counters = batch_counters(batch.usage, result.counters, self.baseline)
+        misfit = executed_misfit(
+            batch.usage,
+            gas=sum(executed.gas_used for executed in result.txs),
+            counters=counters,
+            alone_counters=result.counters,
+            limits=limits,
+        )
+        if misfit is not None:
+            self.metrics.group_retries.labels("misfit").inc()
+            half = len(group) // 2
+            self._requeue(group[half:])
+            await self._take_group(group[:half])
+            return
+        self.metrics.group_txs.observe(len(group))
+        for i, (tx, executed) in enumerate(zip(group, result.txs, strict=True)):
+            self.metrics.txs.labels(tx_outcome(executed.rom_error).value).inc()
+            # the call's counters are the group's: counted once, with its first transaction
+            added = counters if i == 0 else ZkCounters()
+            await self._include(batch, tx, executed, request=request, result=result, counters=added)
+
+    async def _first_alone(self, group: list[PoolTx], why: str) -> None:
+        self.metrics.group_retries.labels("anomaly").inc()
+        self.log.info("group_first_alone", txs=len(group), hash="0x" + group[0].hash.hex(), why=why)
+        self._requeue(group[1:])
+        await self._take(group[0])
+
     async def _select(self, tx_hash: bytes) -> bool:
         return await self._timed("pool_select", lambda: self.pool.select(tx_hash))
+
+    async def _select_many(self, hashes: list[bytes]) -> set[bytes]:
+        """Claim `hashes`: MarkSelected for one, SelectMany (one atomic pool call) for several."""
+        if len(hashes) == 1:
+            return set(hashes) if await self._select(hashes[0]) else set()
+        return await self._timed("pool_select", lambda: self.pool.select_many(hashes))
 
     async def _claim(self, tx: PoolTx) -> bool:
         """MarkSelected `tx` (or take the answer of the claim sent ahead); False if the pool no longer
@@ -390,22 +574,44 @@ class Finalizer:
             return True
         ahead = self._claims.pop(tx.hash, None)
         try:
-            ok = await ahead if ahead is not None else await self._select(tx.hash)
+            ok = tx.hash in await ahead if ahead is not None else await self._select(tx.hash)
         except Unavailable:
             ok = await self._retrying("pool MarkSelected", lambda: self._select(tx.hash))
         if ok:
             self._claimed.add(tx.hash)
         return ok
 
+    async def _claim_many(self, txs: list[PoolTx]) -> list[PoolTx]:
+        """Claim a group in one pool call (taking the answers of claims sent ahead); the transactions
+        the pool still offered, in order."""
+        for tx in txs:
+            if tx.hash in self._claims:  # sent ahead: its answer first (a follower needs its predecessor)
+                await self._claim(tx)
+        need = [tx.hash for tx in txs if tx.hash not in self._claimed]
+        if need:
+            try:
+                fresh = await self._select_many(need)
+            except Unavailable:
+                fresh = await self._retrying("pool SelectMany", lambda: self._select_many(need))
+            self._claimed.update(fresh)
+        return [tx for tx in txs if tx.hash in self._claimed]
+
     def _claim_next(self) -> None:
-        """Claim the next candidate while this one executes: the pool round trip is then off the
-        finalizer's path. A claim never used is released at stop or by the next start's recovery."""
-        if not self._candidates:
+        """Claim the next candidates (up to a group) while these execute: the pool round trip is then
+        off the finalizer's path. A claim never used is released at stop or by the next start's
+        recovery."""
+        hashes: list[bytes] = []
+        for tx in self._candidates:
+            if len(hashes) >= self.settings.max_group_txs:
+                break
+            h = tx.hash
+            if h not in self._claimed and h not in self._claims and h not in self._parked:
+                hashes.append(h)
+        if not hashes:
             return
-        following = self._candidates[0].hash
-        if following in self._claimed or following in self._claims or following in self._parked:
-            return
-        self._claims[following] = asyncio.create_task(self._select(following))
+        task = asyncio.create_task(self._select_many(hashes))
+        for h in hashes:
+            self._claims[h] = task
 
     def _park(self, tx: PoolTx) -> None:
         self._parked[tx.hash] = self._monotonic() + self.settings.balance_retry_s
@@ -437,9 +643,15 @@ class Finalizer:
             return None
 
     async def _include(
-        self, batch: OpenBatch, tx: PoolTx, request: ExecRequest, result: ExecResult, counters: ZkCounters
+        self,
+        batch: OpenBatch,
+        tx: PoolTx,
+        executed: ExecTx,
+        *,
+        request: ExecRequest,
+        result: ExecResult,
+        counters: ZkCounters,
     ) -> None:
-        executed = result.txs[0]
         number = self.last_block_number + 1
         parts = build_block(
             tx=tx,

@@ -8,6 +8,7 @@ longer offers, an executor error in the response) are returned as values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import grpc
@@ -184,6 +185,12 @@ class GrpcPool:
         self._select = UnaryMethod[ppb.MarkSelectedRequest, ppb.MarkResponse](
             channel, method("MarkSelected"), ppb.MarkResponse, t
         )
+        self._select_many = UnaryMethod[ppb.SelectManyRequest, ppb.SelectManyResponse](
+            channel, method("SelectMany"), ppb.SelectManyResponse, t
+        )
+        self._include_many = UnaryMethod[ppb.MarkIncludedManyRequest, ppb.MarkIncludedManyResponse](
+            channel, method("MarkIncludedMany"), ppb.MarkIncludedManyResponse, t
+        )
         self._include = UnaryMethod[ppb.MarkIncludedRequest, ppb.MarkIncludedResponse](
             channel, method("MarkIncluded"), ppb.MarkIncludedResponse, t
         )
@@ -201,9 +208,9 @@ class GrpcPool:
     def _unavailable(call: str, exc: aio.AioRpcError) -> PoolUnavailable:
         return PoolUnavailable(f"pool {call}: {_describe(exc)}")
 
-    async def ready(self, limit: int) -> list[PoolTx]:
+    async def ready(self, limit: int, *, followers: bool = False) -> list[PoolTx]:
         try:
-            response = await self._ready(ppb.GetReadyTransactionsRequest(limit=limit))
+            response = await self._ready(ppb.GetReadyTransactionsRequest(limit=limit, followers=followers))
         except aio.AioRpcError as exc:
             raise self._unavailable("GetReadyTransactions", exc) from exc
         txs = []
@@ -221,6 +228,19 @@ class GrpcPool:
                 return False
             raise self._unavailable("MarkSelected", exc) from exc
         return True
+
+    async def select_many(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        try:
+            response = await self._select_many(ppb.SelectManyRequest(hashes=list(tx_hashes)))
+        except aio.AioRpcError as exc:
+            raise self._unavailable("SelectMany", exc) from exc
+        return set(response.selected)
+
+    async def include_many(self, tx_hashes: Sequence[bytes]) -> None:
+        try:
+            await self._include_many(ppb.MarkIncludedManyRequest(hashes=list(tx_hashes)))
+        except aio.AioRpcError as exc:
+            raise self._unavailable("MarkIncludedMany", exc) from exc
 
     async def include(self, tx_hash: bytes) -> None:
         try:

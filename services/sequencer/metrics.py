@@ -26,6 +26,11 @@ zkseq_sequencer_executor_flushes_lost_total{reason}  times a replica restarted o
                                                 unstored flushes (replica_restarted, replica_lost,
                                                 replica_gone): the transactions not yet recorded
                                                 are executed again
+zkseq_sequencer_group_txs                       transactions pre-executed per ProcessBatch call
+                                                that were kept (1: the one-transaction path)
+zkseq_sequencer_group_retries_total{reason}     groups not kept whole: misfit (re-run shorter),
+                                                not_included (re-run the prefix before it),
+                                                anomaly (its first transaction alone)
 """
 
 from __future__ import annotations
@@ -89,6 +94,18 @@ class SequencerMetrics:
         self.flush_polls = Counter(
             "zkseq_sequencer_flush_status_polls_total",
             "GetFlushStatus calls made while waiting for a flush",
+            registry=registry,
+        )
+        self.group_txs = Histogram(
+            "zkseq_sequencer_group_txs",
+            "Transactions pre-executed in one ProcessBatch call and kept",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=registry,
+        )
+        self.group_retries = Counter(
+            "zkseq_sequencer_group_retries_total",
+            "Groups of transactions not kept whole, by reason",
+            ["reason"],
             registry=registry,
         )
         self.halted = Gauge("zkseq_sequencer_halted", "1 once the sequencer has halted", registry=registry)

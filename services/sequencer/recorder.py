@@ -4,8 +4,8 @@
       BlockJob(s)  wait until the executor reports the job's flush stored (HashDB durable), then
                    write up to `max_blocks_per_write` consecutive blocks in one StateDB
                    transaction (opening the batch with its first block), then hand them to the
-                   pool marker (MarkIncluded, in a task of its own: an unreachable pool never
-                   holds up the StateDB or a batch's close)
+                   pool marker (MarkIncludedMany, one call per write, in a task of its own: an
+                   unreachable pool never holds up the StateDB or a batch's close)
       CloseJob     re-execute the whole batch in one call on its start root with
                    update_merkle_tree off; the state root, every transaction's root, the local exit
                    root and the accInputHash must be those of the one-by-one execution — or the
@@ -15,8 +15,9 @@
 A transaction is in the StateDB only once its HashDB flush is stored, so every recorded state root
 is durable: after any crash the chain continues from the last recorded block. The executor numbers
 flushes per process (`prover_id`): when it restarts before a job's flush was reported stored, the
-recorder executes the job again on the same inputs (the result must be the same root, or the
-sequencer halts) and waits for the new flush — nothing executed is lost, nothing is written twice.
+recorder executes the job's call again on the same inputs (the result must give the job's block the
+same root, or the sequencer halts; a group's call is executed once for all its blocks) and waits for
+the new flush — nothing executed is lost, nothing is written twice.
 
 Every call to another service is retried with backoff while that service is unreachable; the order
 of the writes never changes, so the StateDB always holds a prefix of what the finalizer decided.
@@ -216,11 +217,19 @@ class Recorder:
             state_root="0x" + job.state_root.hex(),
         )
         result = await self._execute(job.request, "replay")
-        if result.new_state_root != job.state_root:
+        root = result.new_state_root
+        if isinstance(job, BlockJob):
+            # the request may be a group: this job's root is its transaction's
+            root = next((t.state_root for t in result.txs if t.tx_hash == job.tx_hash), b"")
+        if root != job.state_root:
             raise SequencerHalted(
-                f"executing again gave state root 0x{result.new_state_root.hex()}, "
+                f"executing again gave state root 0x{root.hex()}, "
                 f"the first execution 0x{job.state_root.hex()}"
             )
+        # the other blocks of the same call are durable with this flush too
+        for queued in self.queue.snapshot():
+            if isinstance(queued, BlockJob | ForcedJob) and queued.request is job.request:
+                queued.flush_id, queued.prover_id = result.flush_id, result.prover_id
         job.flush_id, job.prover_id = result.flush_id, result.prover_id
 
     # -- writes ----------------------------------------------------------------------------------
@@ -300,10 +309,7 @@ class Recorder:
             self.progress.set()  # the senders' next nonces are ready now
 
     async def _mark_all(self, hashes: Sequence[bytes]) -> None:
-        async def mark(tx_hash: bytes) -> None:
-            await self._retrying("pool MarkIncluded", lambda: self.pool.include(tx_hash))
-
-        await asyncio.gather(*(mark(h) for h in hashes))
+        await self._retrying("pool MarkIncludedMany", lambda: self.pool.include_many(hashes))
 
     async def marks_done(self) -> None:
         async with self._marks_changed:

@@ -172,13 +172,10 @@ class Sequencer:
             block=tip.latest_block.number, state_root=recorded_root, last_closed_batch=last.number
         )
         hashes = [tx.hash for _, tx in tip.open_blocks] + list(tip.recent_tx_hashes)
-        for start in range(0, len(hashes), 32):
-            await asyncio.gather(
-                *(
-                    self._retrying("pool MarkIncluded", functools.partial(self.pool.include, tx_hash))
-                    for tx_hash in hashes[start : start + 32]
-                )
-            )
+        step = self.settings.max_blocks_per_write
+        for start in range(0, len(hashes), step):
+            chunk = hashes[start : start + step]
+            await self._retrying("pool MarkIncludedMany", functools.partial(self.pool.include_many, chunk))
         released = await self._retrying("pool ReleaseSelected", self.pool.release_selected)
         self.log.info(
             "sequencer_recovered",

@@ -46,6 +46,9 @@ class SequencerSettings:
     poll_interval_s: float = 0.1
     #: ready transactions read per pool call
     fetch_limit: int = 64
+    #: transactions pre-executed together in one ProcessBatch call at most (finalizer.py: groups);
+    #: a group is what is ready, so at low load it is one transaction
+    max_group_txs: int = 32
     #: executed transactions not yet in the StateDB before the finalizer waits
     max_in_flight: int = 1024
     #: blocks written in one StateDB transaction at most

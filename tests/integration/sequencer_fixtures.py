@@ -219,6 +219,8 @@ def sequencer_env(config: SequencerConfig) -> dict[str, str]:
         "BATCH_TIME_LIMIT_S": str(c.batch_time_limit_s),
         "MAX_TXS_PER_BATCH": str(c.limits.max_txs),
         "POLL_INTERVAL_S": str(c.poll_interval_s),
+        "MAX_GROUP_TXS": str(c.max_group_txs),
+        "MAX_BLOCKS_PER_WRITE": str(c.max_blocks_per_write),
         "BALANCE_RETRY_S": str(c.balance_retry_s),
         "FORCED_BATCH_CHECK_S": str(c.forced_batch_check_s),
         "FORCED_BATCH_FINALITY_BLOCKS": str(c.forced_batch_finality_blocks),

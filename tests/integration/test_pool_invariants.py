@@ -1,7 +1,8 @@
 """The store's invariants hold after any sequence of operations, checked in the real Redis.
 
-Hypothesis drives random sequences of adds (new nonces, replacements, gaps, stale nonces), selects,
-includes, failures of every kind (with and without the executor's nonce), invalidations, releases,
+Hypothesis drives random sequences of adds (new nonces, replacements, gaps, stale nonces), selects
+(one, or several with their followers), includes (one or several), reads of the ready ones (with
+followers or not), failures of every kind (with and without the executor's nonce), invalidations, releases,
 state nonces moving on and expiry; after every step the keys themselves are read back and checked
 against the invariants store.py promises:
 
@@ -42,6 +43,9 @@ OPERATIONS = st.one_of(
     ADD,
     ADD,
     st.tuples(st.just("select"), PICK),
+    st.tuples(st.just("select_many"), st.lists(PICK, min_size=1, max_size=4)),
+    st.tuples(st.just("include_many"), st.lists(PICK, min_size=1, max_size=4)),
+    st.tuples(st.just("ready"), st.integers(1, 8), st.booleans()),
     st.tuples(st.just("include"), PICK),
     st.tuples(st.just("fail"), PICK, st.sampled_from(list(FailureKind)), st.none() | st.integers(0, 6)),
     st.tuples(st.just("invalid"), PICK),
@@ -125,6 +129,14 @@ async def run(operations: list[tuple[Any, ...]]) -> None:
                         hashes.append((await pool.add(raw)).tx_hash)
                     case ("select", i) if hashes:
                         await pool.mark_selected(hashes[i % len(hashes)])
+                    case ("select_many", picks) if hashes:
+                        await pool.select_many([hashes[i % len(hashes)] for i in picks])
+                    case ("include_many", picks) if hashes:
+                        await pool.mark_included_many([hashes[i % len(hashes)] for i in picks])
+                    case ("ready", limit, followers):
+                        offered = await pool.ready(limit, followers)
+                        assert len(offered) <= limit
+                        assert len({t.hash for t in offered}) == len(offered)
                     case ("include", i) if hashes:
                         await pool.mark_included(hashes[i % len(hashes)])
                     case ("fail", i, kind, state_nonce) if hashes:

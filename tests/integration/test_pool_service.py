@@ -542,6 +542,89 @@ async def test_select_refuses_what_is_not_ready_or_not_pending(pool: PoolHarness
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_select_many_claims_what_is_ready_and_leaves_out_the_rest(pool: PoolHarness) -> None:
+    alice0, alice1, bob0, carol0 = ALICE.tx(0), ALICE.tx(1), BOB.tx(0), CAROL.tx(0)
+    for raw in (alice0, alice1, bob0, carol0):
+        await add(pool, raw)
+    await pool.client.MarkSelected(pb.MarkSelectedRequest(hash=tx_hash(carol0)))
+    asked = [tx_hash(bob0), tx_hash(alice1), bytes(32), tx_hash(alice0), tx_hash(carol0)]
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=asked))
+    # alice1 is not ready (nonce 0 is next), the zero hash is unknown; carol0 was already selected
+    assert list(response.selected) == [tx_hash(bob0), tx_hash(alice0), tx_hash(carol0)]
+    for raw in (alice0, bob0, carol0):
+        assert (await status(pool, raw)).status == pb.TX_STATUS_SELECTED
+    assert (await status(pool, alice1)).status == pb.TX_STATUS_PENDING
+    assert await stats(pool) == pb.PoolStats(pending=1, selected=3)
+    again = await pool.client.SelectMany(pb.SelectManyRequest(hashes=[tx_hash(bob0)]))
+    assert list(again.selected) == [tx_hash(bob0)]  # idempotent, as MarkSelected
+
+
+async def test_followers_are_offered_after_the_ready_ones_and_claimed_in_nonce_order(
+    pool: PoolHarness,
+) -> None:
+    alice = [ALICE.tx(n) for n in range(4)]
+    bob = [BOB.tx(0), BOB.tx(2)]  # a gap after nonce 0
+    for raw in (*alice, *bob):
+        await add(pool, raw)
+
+    async def offered(limit: int = 0) -> list[tuple[bytes, int]]:
+        request = pb.GetReadyTransactionsRequest(limit=limit, followers=True)
+        response = await pool.client.GetReadyTransactions(request)
+        return [(t.sender, t.nonce) for t in response.transactions]
+
+    a, b = ALICE.address, BOB.address
+    assert await offered() == [(a, 0), (b, 0), (a, 1), (a, 2), (a, 3)]
+    assert await offered(limit=3) == [(a, 0), (b, 0), (a, 1)]
+    assert [(t.sender, t.nonce) for t in await ready(pool)] == [(a, 0), (b, 0)]  # not asked: unchanged
+    # a follower is claimed only after every earlier nonce of its sender: ALICE 2 before 1 is not
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=[tx_hash(alice[2])]))
+    assert list(response.selected) == []
+    # nor by MarkSelected, even once its predecessors are selected
+    asked = [tx_hash(alice[0]), tx_hash(alice[1]), tx_hash(bob[1])]
+    response = await pool.client.SelectMany(pb.SelectManyRequest(hashes=asked))
+    assert list(response.selected) == [tx_hash(alice[0]), tx_hash(alice[1])]  # BOB 2: a gap
+    error = await rpc_error(pool.client.MarkSelected(pb.MarkSelectedRequest(hash=tx_hash(alice[2]))))
+    assert error.code() == FAILED_PRECONDITION
+    # ALICE 0 and 1 selected: 2 and 3 follow them; BOB 0 is still the ready one
+    assert await offered() == [(b, 0), (a, 2), (a, 3)]
+    assert await stats(pool) == pb.PoolStats(pending=4, selected=2, ready=1)
+    # ALICE 0 fails (balance): back to pending and ready; ALICE 1 stays selected until released
+    await pool.client.MarkFailed(
+        pb.MarkFailedRequest(hash=tx_hash(alice[0]), kind=pb.FAILURE_KIND_BALANCE, reason="balance")
+    )
+    assert (await status(pool, alice[1])).status == pb.TX_STATUS_SELECTED
+    assert await offered() == [(a, 0), (b, 0), (a, 2), (a, 3)]
+    await pool.client.ReleaseSelected(pb.ReleaseSelectedRequest())
+    assert await stats(pool) == pb.PoolStats(pending=6, ready=2)
+
+
+async def test_mark_included_many_includes_in_order(pool: PoolHarness) -> None:
+    raws = [ALICE.tx(0), ALICE.tx(1), BOB.tx(0)]
+    for raw in raws:
+        await add(pool, raw)
+    hashes = [tx_hash(raw) for raw in raws]
+    await pool.client.SelectMany(pb.SelectManyRequest(hashes=[hashes[0], hashes[2]]))
+    # ALICE's nonce 1 was never selected (it was not ready): included all the same, after nonce 0
+    response = await pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=[*hashes, bytes(32)]))
+    assert response.known == 3
+    assert await stats(pool) == pb.PoolStats()
+    pending = await pool.client.GetPendingNonce(pb.GetPendingNonceRequest(address=ALICE.address))
+    assert pending.pending_nonce == 2
+    again = await pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=hashes))
+    assert again.known == 0
+
+
+async def test_batch_calls_refuse_malformed_or_too_many_hashes(pool: PoolHarness) -> None:
+    error = await rpc_error(pool.client.SelectMany(pb.SelectManyRequest(hashes=[bytes(32), b"short"])))
+    assert error.code() == INVALID_ARGUMENT
+    assert error.details() == "hashes[1] must be 32 bytes, got 5"
+    error = await rpc_error(
+        pool.client.MarkIncludedMany(pb.MarkIncludedManyRequest(hashes=[bytes(32)] * 1001))
+    )
+    assert error.code() == INVALID_ARGUMENT
+    assert error.details() == "at most 1000 hashes per call, got 1001"
+
+
 async def test_failed_for_nonce_or_balance_goes_back_to_pending(pool: PoolHarness) -> None:
     raw0, raw1 = ALICE.tx(0), ALICE.tx(1)
     await add(pool, raw0)

@@ -98,13 +98,21 @@ async def check_chain(stack: Stack, hashes: list[bytes], txs: list[Any]) -> None
 
 
 async def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(stack: Stack) -> None:
-    process = await stack.spawn_sequencer(limits=BatchLimits(max_txs=30), batch_time_limit_s=0.5)
-    txs = load(5)
+    # the pool is loaded while the sequencer is stopped (after its first start wrote the genesis the
+    # pool reads): it takes a sender's next nonces in its groups, and would otherwise keep up with
+    # the submissions, leaving no open batch with more to come; groups and StateDB writes of 4, so
+    # that a batch of 30 is written in several steps and can be caught half full
+    first = await stack.spawn_sequencer(limits=BatchLimits(max_txs=30), batch_time_limit_s=0.5)
+    await first.stop(30)
+    txs = load(10)
     hashes = await stack.submit(*txs)
+    process = await stack.spawn_sequencer(
+        limits=BatchLimits(max_txs=30), batch_time_limit_s=0.5, max_group_txs=4, max_blocks_per_write=4
+    )
 
     async def mid_batch() -> bool:
-        """Two batches closed, and the open one well inside its 30 transactions."""
-        if len(await stack.closed_batches()) < 2:
+        """Two batches closed, the open one well inside its 30 transactions, and more to come."""
+        if len(await stack.closed_batches()) < 2 or len(await stack.recorded_hashes()) > len(hashes) - 60:
             return False
         open_batch = await asyncio.to_thread(stack.db().batches.get_open_batch)
         if open_batch is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,7 +57,7 @@ from zkevm.hashing import keccak256
 from zkevm.nodestore import MemoryNodeStore
 from zkevm.smt import SparseMerkleTree
 from zkevm.state_keys import nonce_key
-from zkevm.transaction import L2Transaction, encode_batch_l2_data, sign_transaction
+from zkevm.transaction import L2Transaction, decode_batch_l2_data, encode_batch_l2_data, sign_transaction
 
 CHAIN_ID = 1001
 GWEI = 10**9
@@ -182,6 +182,8 @@ class TwinPool:
     included: list[bytes] = field(default_factory=list)
     #: the pool cannot be reached: every call raises PoolUnavailable
     down: bool = False
+    #: the size of every SelectMany call
+    select_calls: list[int] = field(default_factory=list)
     _arrivals: int = 0
 
     def _check(self) -> None:
@@ -200,7 +202,10 @@ class TwinPool:
             return "included"
         return self.txs[tx_hash].status
 
-    async def ready(self, limit: int) -> list[PoolTx]:
+    def _of(self, sender: bytes, nonce: int) -> TwinTx | None:
+        return next((t for t in self.txs.values() if t.tx.sender == sender and t.tx.nonce == nonce), None)
+
+    async def ready(self, limit: int, *, followers: bool = False) -> list[PoolTx]:
         self._check()
         ready = [
             t
@@ -208,7 +213,18 @@ class TwinPool:
             if t.status == "pending" and t.tx.nonce == self.next_nonce.get(t.tx.sender, 0)
         ]
         ready.sort(key=lambda t: (-t.tx.gas_price, t.arrival))
-        return [t.tx for t in ready[:limit]]
+        out = [t.tx for t in ready[:limit]]
+        if followers:
+            heads = out + [t.tx for t in self.txs.values() if t.status == "selected"]
+            for head in heads:
+                n = head.nonce + 1
+                while len(out) < limit and (t := self._of(head.sender, n)) is not None:
+                    if t.status == "pending" and t.tx not in out:
+                        out.append(t.tx)
+                    elif t.status != "selected":
+                        break
+                    n += 1
+        return out[:limit]
 
     async def select(self, tx_hash: bytes) -> bool:
         self._check()
@@ -219,6 +235,27 @@ class TwinPool:
             return False
         t.status = "selected"
         return True
+
+    async def select_many(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        """As the pool's script: a ready one, or a follower whose earlier nonces are all selected."""
+        self._check()
+        self.select_calls.append(len(tx_hashes))
+        selected = set()
+        for h in tx_hashes:
+            t = self.txs.get(h)
+            if t is not None and t.status == "pending":
+                start = self.next_nonce.get(t.tx.sender, 0)
+                before = [self._of(t.tx.sender, n) for n in range(start, t.tx.nonce)]
+                if all(p is not None and p.status == "selected" for p in before):
+                    t.status = "selected"
+            if t is not None and t.status == "selected":
+                selected.add(h)
+        return selected
+
+    async def include_many(self, tx_hashes: Sequence[bytes]) -> None:
+        self._check()
+        for h in tx_hashes:
+            await self.include(h)
 
     async def include(self, tx_hash: bytes) -> None:
         self._check()
@@ -693,6 +730,165 @@ async def test_a_reexecution_with_another_root_halts_before_the_batch_is_closed(
         assert h.closed() == []  # batch 1 stays open: nothing wrong is written
         assert len(h.recorded()) == 2
         assert "state root" in sequencer.status().halt_reason
+
+
+# -- groups: several transactions per ProcessBatch call ------------------------------------------
+
+
+def group_calls(h: Harness) -> list[list[L2Transaction]]:
+    """The transactions of every pre-execution call (update_merkle_tree on) with more than one."""
+    calls = [decode_batch_l2_data(r.batch_l2_data) for r in h.executor.requests if r.update_merkle_tree]
+    return [txs for txs in calls if len(txs) > 1]
+
+
+def group_sizes(h: Harness) -> tuple[float, float]:
+    """(transactions kept, calls) of the kept-group histogram."""
+    total = h.registry.get_sample_value("zkseq_sequencer_group_txs_sum") or 0.0
+    count = h.registry.get_sample_value("zkseq_sequencer_group_txs_count") or 0.0
+    return total, count
+
+
+def group_retries(h: Harness, reason: str) -> float:
+    return h.registry.get_sample_value("zkseq_sequencer_group_retries_total", {"reason": reason}) or 0.0
+
+
+async def test_ready_transactions_are_pre_executed_as_one_group_and_kept_whole() -> None:
+    async with harness() as h:
+        txs = [transfer(i, 0) for i in range(6)]
+        hashes = [h.pool.add(tx) for tx in txs]
+        await h.start(settings(limits=BatchLimits(max_txs=6)))
+        await h.until(lambda: len(h.closed()) == 1 and all(h.pool.status(x) == "included" for x in hashes))
+        # one call for all six, claimed with one SelectMany, each its own block with its own root
+        assert [[t.tx_hash() for t in call] for call in group_calls(h)] == [hashes]
+        assert h.pool.select_calls == [6]
+        assert group_sizes(h) == (6.0, 1.0)
+        assert h.recorded() == hashes
+        blocks = h.statedb.blocks.blocks_of_batch(1)
+        assert len({b.state_root for b in blocks}) == 6
+        assert h.closed()[0].state_root == blocks[-1].state_root  # the close re-execution agreed
+        assert h.outcomes("included") == 6
+        await h.until(lambda: h.closed_by("tx_count") == 1)  # counted just after the StateDB write
+
+
+async def test_a_group_is_cut_to_the_room_left_in_the_batch() -> None:
+    async with harness() as h:
+        hashes = [h.pool.add(transfer(i, 0)) for i in range(7)]
+        await h.start(settings(limits=BatchLimits(max_txs=3), max_group_txs=8))
+        await h.until(lambda: len(h.closed()) == 2 and len(h.recorded()) == 7)
+        assert [len(h.statedb.blocks.blocks_of_batch(n)) for n in (1, 2)] == [3, 3]
+        assert all(len(call) <= 3 for call in group_calls(h))
+        assert sorted(h.recorded()) == sorted(hashes)
+
+
+async def test_a_group_that_does_not_fit_is_run_again_shorter() -> None:
+    async with harness() as h:
+        hashes = [h.pool.add(transfer(i, 0)) for i in range(SENDERS)]
+        await h.start(settings(limits=BatchLimits(max_gas=3 * 21_000)))
+        await h.until(lambda: len(h.closed()) == 2)
+        # as one transaction at a time: three transfers per batch, closed on gas
+        assert [len(h.statedb.blocks.blocks_of_batch(n)) for n in (1, 2)] == [3, 3]
+        await h.until(lambda: h.closed_by("gas") == 2)
+        assert group_retries(h, "misfit") >= 1
+        assert len(group_calls(h)[0]) == SENDERS  # the first try was the whole ready set
+        await h.until(lambda: len(h.recorded()) == SENDERS)
+        assert sorted(h.recorded()) == sorted(hashes)
+
+
+async def test_a_transaction_refused_in_the_middle_of_a_group_is_decided_alone() -> None:
+    async with harness() as h:
+        first = h.pool.add(transfer(0, 0, gas_price=3 * GWEI))
+        early = h.pool.add(transfer(2, 1, gas_price=2 * GWEI))  # nonce 1 while the state says 0
+        h.pool.next_nonce[address(2)] = 1  # the pool believes nonce 0 is in (it drifted)
+        last = h.pool.add(transfer(1, 0, gas_price=GWEI))
+        await h.start()
+        await h.until(lambda: h.recorded() == [first, last] and h.outcomes("nonce") >= 1)
+        assert [t.tx_hash() for t in group_calls(h)[0]] == [first, early, last]
+        assert group_retries(h, "not_included") >= 1
+        assert h.pool.status(early) == "pending" and h.pool.next_nonce[address(2)] == 0
+        # `last` is where one call per transaction puts it: executed alone on `first`'s root
+        group_request = next(r for r in h.executor.requests if r.update_merkle_tree)
+        block1, block2 = (h.statedb.blocks.block_by_number(n) for n in (1, 2))
+        assert block1 is not None and block2 is not None
+        alone = await h.executor.process(
+            replace(
+                group_request,
+                old_state_root=block1.state_root,
+                batch_l2_data=transfer(1, 0, gas_price=GWEI).encode(),
+                global_exit_root=bytes(32),
+                update_merkle_tree=False,
+            )
+        )
+        assert [t.tx_hash for t in alone.txs] == [last]
+        assert alone.txs[0].state_root == block2.state_root
+
+
+async def test_a_transaction_out_of_counters_in_the_middle_of_a_group_is_invalid_alone() -> None:
+    tight = replace(executor_counters.FORK6_BUDGET, steps=20_000)
+    async with harness(budget=tight) as h:
+        first = h.pool.add(transfer(1, 0, gas_price=3 * GWEI))
+        heavy = h.pool.add(transfer(0, 0, to=BURNER, gas_limit=1_000_000, gas_price=2 * GWEI))
+        last = h.pool.add(transfer(2, 0, gas_price=GWEI))
+        await h.start()
+        await h.until(lambda: h.pool.status(heavy) == "invalid" and len(h.recorded()) == 2)
+        assert h.recorded() == [first, last]
+        assert "out of counters" in h.pool.txs[heavy].reason
+        assert h.outcomes("out_of_counters") == 1 and h.outcomes("included") == 2
+        assert [t.tx_hash() for t in group_calls(h)[0]] == [first, heavy, last]
+
+
+async def test_a_senders_consecutive_nonces_go_in_one_group_in_nonce_order() -> None:
+    async with harness() as h:
+        mine = [h.pool.add(transfer(0, n)) for n in range(5)]
+        others = [h.pool.add(transfer(i, 0)) for i in range(1, 4)]
+        await h.start()
+        await h.until(lambda: len(h.recorded()) == 8)
+        recorded = h.recorded()
+        assert [x for x in recorded if x in mine] == mine
+        assert set(recorded) == set(mine + others)
+        # the ready ones (nonce 0 of each sender), then sender 0's followers, claimed in order
+        assert [[t.tx_hash() for t in call] for call in group_calls(h)] == [[mine[0], *others, *mine[1:]]]
+        assert h.pool.select_calls == [8]
+        assert group_sizes(h) == (8.0, 1.0)
+
+
+async def test_a_follower_whose_predecessor_fails_fails_on_its_nonce_and_waits() -> None:
+    async with harness() as h:
+        poor = address(99)
+        spend = h.pool.add(transfer(99, 0, value=1))  # takes all it has
+        broke = h.pool.add(transfer(99, 1, value=1))  # a follower: balance error
+        after = h.pool.add(transfer(99, 2, value=0))  # a follower of a failed one: nonce error
+        await h.start(settings(balance_retry_s=0.05))
+        await h.until(lambda: h.outcomes("balance") >= 1 and h.outcomes("nonce") >= 1)
+        assert [t.tx_hash() for t in group_calls(h)[0]] == [spend, broke, after]
+        assert h.recorded() == [spend]
+        assert h.pool.status(broke) == "pending" and h.pool.status(after) == "pending"
+        fund = h.pool.add(transfer(0, 0, to=poor, value=ETHER))
+        await h.until(lambda: len(h.recorded()) == 4)
+        recorded = h.recorded()
+        assert recorded.index(spend) < recorded.index(fund) < recorded.index(broke) < recorded.index(after)
+
+
+async def test_one_transaction_at_a_time_when_groups_are_off() -> None:
+    async with harness() as h:
+        hashes = [h.pool.add(transfer(i, 0)) for i in range(4)]
+        await h.start(settings(limits=BatchLimits(max_txs=4), max_group_txs=1))
+        await h.until(lambda: len(h.closed()) == 1)
+        assert group_calls(h) == [] and h.pool.select_calls == []
+        assert h.recorded() == hashes
+
+
+async def test_an_executor_restart_replays_a_group_once_for_all_its_blocks() -> None:
+    async with harness() as h:
+        h.executor.hold_flushes = True
+        hashes = [h.pool.add(transfer(i, 0)) for i in range(4)]
+        await h.start()
+        await h.until(lambda: h.sequencer is not None and h.sequencer.finalizer.last_block_number == 4)
+        assert len(group_calls(h)) == 1
+        h.executor.restart()
+        h.executor.hold_flushes = False
+        await h.until(lambda: h.recorded() == hashes)
+        assert len(group_calls(h)) == 2  # executed again, as the group it was
+        assert h.registry.get_sample_value("zkseq_sequencer_replays_total") == 1
 
 
 # -- restart --------------------------------------------------------------------------------------
