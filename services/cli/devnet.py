@@ -1003,8 +1003,10 @@ def up(options: UpOptions, say: Callable[[str], None] = _say) -> int:
             code = 1
         else:
             document = devnet.running_document()
-            write_json(devnet.data.running, document)
+            # the banner first: the running document tells waiting tools (and the e2e test) that
+            # the devnet is up, and they may read the banner at once
             say(banner(document))
+            write_json(devnet.data.running, document)
             code = devnet.supervise()
             if devnet.stop_signal is not None:
                 say(f"\n{devnet.stop_signal}: stopping the devnet …")
