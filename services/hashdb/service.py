@@ -351,6 +351,14 @@ class HashDB:
 
         await self._run(len(nodes) // 8, work)
 
+    async def load_node_list(self, nodes: Sequence[Node], persistent: bool) -> None:
+        """Bulk-load raw nodes, each stored under its own hash (LoadNodes: the caller sends no keys)."""
+
+        def work() -> None:
+            self._db.put_nodes({hash12(node): node for node in nodes}, persistent)
+
+        await self._run(len(nodes) // 8, work)
+
     async def load_programs(self, programs: Mapping[H4, bytes], persistent: bool) -> None:
         """Bulk-load bytecode; each must be stored under its bytecode hash."""
 

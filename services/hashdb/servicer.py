@@ -141,6 +141,12 @@ class HashDBServicer:
         await self._hashdb.load_nodes(nodes, request.persistent)
         return _EMPTY
 
+    async def LoadNodes(self, request: pb.LoadNodesRequest, context: Context) -> empty_pb2.Empty:
+        nodes = wire.parse_packed_nodes(request.nodes)
+        self._metrics.keys("LoadNodes", len(nodes))
+        await self._hashdb.load_node_list(nodes, request.persistent)
+        return _EMPTY
+
     async def LoadProgramDB(self, request: pb.LoadProgramDBRequest, context: Context) -> empty_pb2.Empty:
         programs: dict[H4, bytes] = {}
         for text, code in request.input_program_db.items():

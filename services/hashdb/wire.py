@@ -6,10 +6,13 @@ Each parser names the field it reads in its error, so a client learns exactly wh
     value                   at most 64 hex digits, optional 0x, nothing else (no sign, no spaces)
     hex root / hash         at most 64 hex digits, optional 0x; empty = none
     FeList (node)           12 elements (8 for a value node: the capacity is then zero), each < p
+    packed nodes            96 bytes a node: 12 little-endian uint64, each < p (LoadNodes)
     Persistence             one of the enum's three numbers
 """
 
 import re
+import struct
+import sys
 from typing import Final
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
@@ -20,6 +23,9 @@ from zkevm.field import H4, Node, P, int_to_h4
 _HEX: Final = re.compile(r"(?:0[xX])?([0-9a-fA-F]*)")
 _MAX_HEX_DIGITS: Final = 64
 _PERSISTENCE_BY_NUMBER: Final = {p.value: p for p in Persistence}
+_NATIVE_LE: Final = sys.byteorder == "little" and struct.calcsize("Q") == 8
+#: one node of a LoadNodes request
+PACKED_NODE: Final = struct.Struct("<12Q")
 
 SUCCESS: Final = pb.ResultCode(code=pb.ResultCode.CODE_SUCCESS)
 
@@ -109,3 +115,24 @@ def parse_persistence(number: int, field: str = "persistence") -> Persistence:
 
 def fe_list(node: Node) -> pb.FeList:
     return pb.FeList(fe=node)
+
+
+def parse_packed_nodes(data: bytes, field: str = "nodes") -> list[Node]:
+    """The nodes of a LoadNodes request, each checked to be 12 field elements."""
+    size = PACKED_NODE.size
+    if len(data) % size:
+        raise InvalidArgument(
+            f"{field} has {len(data)} bytes: not a whole number of {size}-byte nodes"
+            " (12 little-endian uint64 each)"
+        )
+    if not data:
+        return []
+    limbs = memoryview(data).cast("B").cast("Q") if _NATIVE_LE else None
+    if limbs is not None and max(limbs) < P:
+        return list(PACKED_NODE.iter_unpack(data))
+    nodes = list(PACKED_NODE.iter_unpack(data))
+    for n, node in enumerate(nodes):
+        for i, x in enumerate(node):
+            if x >= P:
+                raise InvalidArgument(f"{field}: node {n} element {i} = {x:#x} is not a field element")
+    return nodes

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import struct
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -236,6 +237,22 @@ async def test_programs_and_load_db(client: HashDBClient, server: RunningHashDB)
     assert expected and await get_key(client, root, (leaf[0], leaf[1], leaf[2], leaf[3])) == expected
 
 
+async def test_load_nodes_packed(client: HashDBClient, server: RunningHashDB) -> None:
+    """LoadNodes (zkseq extension) takes the nodes LoadDB takes, packed, and keys each by its hash."""
+    vector = load_vector("prover-v3.0.2/batchProof/input_executor_1.json")
+    nodes = [[int(x, 16) for x in fes] for fes in vector["db"].values()]
+    packed = b"".join(struct.pack("<12Q", *(node + [0] * (12 - len(node)))) for node in nodes)
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed, persistent=True))
+    await flush_and_wait(client, "", None)
+    store = server.hashdb._db.store
+    for text in vector["db"]:
+        assert store.get_node(hex_to_h4(text)) is not None, text
+    root = hex_to_h4(vector["oldStateRoot"])
+    assert (await client.Get(pb.GetRequest(root=h4_to_fea(root), key=h4_to_fea(ZERO_H4)))).result.code == (
+        pb.ResultCode.CODE_SUCCESS
+    )
+
+
 async def test_concurrent_sessions_on_different_roots(client: HashDBClient) -> None:
     rng = random.Random(11)
     bases = []
@@ -370,6 +387,16 @@ async def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
             client.LoadDB(pb.LoadDBRequest(input_db={"01": pb.FeList(fe=[1] * 5)})),
             grpc.StatusCode.INVALID_ARGUMENT,
             "has 5 elements",
+        ),
+        (
+            client.LoadNodes(pb.LoadNodesRequest(nodes=bytes(95))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not a whole number of 96-byte nodes",
+        ),
+        (
+            client.LoadNodes(pb.LoadNodesRequest(nodes=bytes(96) + struct.pack("<12Q", *[1] * 11, P))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "node 1 element 11",
         ),
         (client.ReadTree(pb.ReadTreeRequest()), grpc.StatusCode.UNIMPLEMENTED, "use GetMany"),
     ]

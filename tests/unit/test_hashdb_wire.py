@@ -4,6 +4,7 @@ import pytest
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
 from services.common.errors import InvalidArgument
+from services.executor.hashdb_client import pack_nodes
 from services.hashdb import wire
 from services.hashdb.sessions import Persistence
 from zkevm.field import P, h4_to_hex
@@ -79,3 +80,16 @@ def test_response_formats_follow_the_prover() -> None:
     assert wire.format_value_padded(255) == "0" * 62 + "ff"
     assert wire.format_hash((1, 0, 0, 2)) == "0000000000000002" + "0" * 32 + "0000000000000001"
     assert wire.format_node(tuple(range(12))) == "".join(f"{i:016x}" for i in range(12))
+
+
+def test_packed_nodes_are_96_little_endian_bytes_each() -> None:
+    nodes = [tuple(range(12)), (P - 1,) * 8 + (0, 0, 0, 0)]
+    packed = b"".join(x.to_bytes(8, "little") for node in nodes for x in node)
+    assert wire.parse_packed_nodes(packed) == nodes
+    assert pack_nodes(nodes) == packed  # the executor's side of the same format
+    assert wire.parse_packed_nodes(b"") == []
+    with pytest.raises(InvalidArgument, match="100 bytes: not a whole number of 96-byte nodes"):
+        wire.parse_packed_nodes(packed[:100])
+    bad = packed[:96] + P.to_bytes(8, "little") + packed[104:]
+    with pytest.raises(InvalidArgument, match="node 1 element 0 = 0xffffffff00000001 is not a field element"):
+        wire.parse_packed_nodes(bad)
