@@ -44,7 +44,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import chain
 from typing import Final, Generic, TypeVar
@@ -189,6 +188,18 @@ class NodeCache:
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
+    # the `NodeStore` under a batch's overlay: read-only (one call less per node read than a wrapper)
+    get_node = get
+
+    def put_node(self, node_hash: H4, node: Node) -> None:
+        raise TypeError("batch writes go to the overlay")
+
+    def get_program(self, code_hash: H4) -> bytes | None:
+        return None
+
+    def put_program(self, code_hash: H4, code: bytes) -> None:
+        raise TypeError("batch writes go to the overlay")
+
 
 class _ProgramCache:
     """Bytecode by hash, bounded by total size (LRU)."""
@@ -217,40 +228,18 @@ class _ProgramCache:
                 self._size -= len(old)
 
 
-class _CachedNodes:
-    """The `NodeStore` under a batch's overlay: the node cache, read-only."""
-
-    __slots__ = ("cache",)
-
-    def __init__(self, cache: NodeCache) -> None:
-        self.cache = cache
-
-    def get_node(self, node_hash: H4) -> Node | None:
-        return self.cache.get(node_hash)
-
-    def put_node(self, node_hash: H4, node: Node) -> None:
-        raise TypeError("batch writes go to the overlay")
-
-    def get_program(self, code_hash: H4) -> bytes | None:
-        return None
-
-    def put_program(self, code_hash: H4, code: bytes) -> None:
-        raise TypeError("batch writes go to the overlay")
-
-
-def reachable(
-    roots: Iterable[H4], pool: Mapping[H4, Node], skip: AbstractSet[H4] = frozenset()
-) -> dict[H4, Node]:
-    """The nodes of `pool` the trees under `roots` use, leaving out the subtrees of `skip` (the
-    walk stops at nodes outside `pool`, which are already stored, and at nodes of `skip`)."""
+def reachable(roots: Iterable[H4], pool: Mapping[H4, Node]) -> dict[H4, Node]:
+    """The nodes of `pool` the trees under `roots` use (the walk stops at nodes outside `pool`,
+    which are already stored, so it never enters an old subtree)."""
     out: dict[H4, Node] = {}
     get = pool.get
-    push = (stack := [r for r in roots if r not in skip]).append
+    stack = [r for r in roots if r in pool]
+    pop, push = stack.pop, stack.append
     while stack:
-        h = stack.pop()
-        node = get(h)
-        if node is None or h in out:
+        h = pop()
+        if h in out:
             continue
+        node = pool[h]
         out[h] = node
         if node[8] == _LEAF_FLAG:  # its value node hangs under it, and nothing else
             value_hash: H4 = node[4:8]  # type: ignore[assignment]
@@ -260,9 +249,9 @@ def reachable(
             continue
         left: H4 = node[0:4]  # type: ignore[assignment]
         right: H4 = node[4:8]  # type: ignore[assignment]
-        if left in pool and left not in skip:
+        if left in pool and left not in out:
             push(left)
-        if right in pool and right not in skip:
+        if right in pool and right not in out:
             push(right)
     return out
 
@@ -469,7 +458,7 @@ class HashDBSession:
     def __init__(self, backend: HashDBBackend, keep: bool) -> None:
         self._backend = backend
         self.keep = keep
-        self.overlay = OverlayNodeStore(_CachedNodes(backend.nodes))
+        self.overlay = OverlayNodeStore(backend.nodes)
         self.tree = SparseMerkleTree(self.overlay)
         #: the root the batch started from: the one root of the batch the HashDB knows
         self._base_root: H4 | None = None

@@ -99,10 +99,7 @@ class HashDBServicer:
 
     async def SetMany(self, request: pb.SetManyRequest, context: Context) -> pb.SetManyResponse:
         old_root = wire.fea_to_h4(request.old_root, "old_root")
-        writes = [
-            (wire.fea_to_h4(w.key, f"writes[{i}].key"), wire.parse_value(w.value, f"writes[{i}].value"))
-            for i, w in enumerate(request.writes)
-        ]
+        writes = wire.parse_writes(request.writes)
         persistence = wire.parse_persistence(request.persistence)
         self._metrics.keys("SetMany", len(writes))
         new_root = await self._hashdb.set_many(

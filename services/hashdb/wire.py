@@ -13,6 +13,7 @@ Each parser names the field it reads in its error, so a client learns exactly wh
 import re
 import struct
 import sys
+from collections.abc import Sequence
 from typing import Final
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
@@ -22,6 +23,8 @@ from zkevm.field import H4, Node, P, int_to_h4
 
 _HEX: Final = re.compile(r"(?:0[xX])?([0-9a-fA-F]*)")
 _MAX_HEX_DIGITS: Final = 64
+#: a value `parse_value` accepts as it is: 1 to 64 hex digits, no prefix (what clients send)
+_PLAIN_VALUE: Final = re.compile(r"[0-9a-fA-F]{1,64}")
 _PERSISTENCE_BY_NUMBER: Final = {p.value: p for p in Persistence}
 _NATIVE_LE: Final = sys.byteorder == "little" and struct.calcsize("Q") == 8
 #: one node of a LoadNodes request
@@ -62,6 +65,26 @@ def parse_value(text: str, field: str = "value") -> int:
     if not digits:
         raise InvalidArgument(f"{field} is empty: write 0 for zero")
     return int(digits, 16)
+
+
+def parse_writes(writes: Sequence[pb.KeyValue]) -> list[tuple[H4, int]]:
+    """The (key, value) pairs of a SetMany; an error names the write (`writes[i].key` …)."""
+    out: list[tuple[H4, int]] = []
+    append = out.append
+    fullmatch = _PLAIN_VALUE.fullmatch
+    for w in writes:
+        k = w.key
+        key = (k.fe0, k.fe1, k.fe2, k.fe3)
+        text = w.value
+        if key[0] >= P or key[1] >= P or key[2] >= P or key[3] >= P or fullmatch(text) is None:
+            break  # the slow path below names what is wrong
+        append((key, int(text, 16)))
+    else:
+        return out
+    return [
+        (fea_to_h4(w.key, f"writes[{i}].key"), parse_value(w.value, f"writes[{i}].value"))
+        for i, w in enumerate(writes)
+    ]
 
 
 def parse_hex_root(text: str, field: str) -> H4 | None:
