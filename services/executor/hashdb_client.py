@@ -24,8 +24,9 @@ previous one. Here a transaction costs no round trip once its paths are cached, 
 stores a batch while the next one runs: ProcessBatch returns with a flush id, and durability is
 signalled later through `stored_flush_id`, which is the fork-6 protocol (zkevm-node waits for it).
 
-The cache is content-addressed, so it is never stale, and only nodes of kept batches enter it, so
-every node it holds is, or will be, in the HashDB. Several executors can share one HashDB: one that
+The cache is content-addressed, so it is never stale, and only nodes of kept batches enter it: every
+node it holds is, or will be, in the HashDB, but for the few a kept batch wrote on the way to a root
+it did not keep, which no kept root reaches. Several executors can share one HashDB: one that
 meets a root another executor built fetches the paths it needs, waiting up to `root_wait_s` for a
 root that is still being flushed. A node that is on no fetched path (the sibling a deletion pulls
 up) is fetched through a key crafted to pass through it. Nodes under the batch's root are fetched at
@@ -271,10 +272,14 @@ def _prefix_key(key: H4, depth: int) -> H4:
 @dataclass(slots=True)
 class _FlushJob:
     flush_id: int
-    #: the batch's kept nodes and new bytecode, sent by the flush thread
-    nodes: dict[H4, Node]
+    #: every node the batch wrote, and the roots whose nodes are kept: the flush thread ships
+    #: `reachable(roots, written)`
+    written: dict[H4, Node]
+    roots: tuple[H4, ...]
     programs: dict[H4, bytes]
     flush: pb.FlushRequest
+    #: the nodes shipped, once the flush thread has picked them
+    nodes: dict[H4, Node] | None = None
     #: the HashDB's flush id, once its Flush returned
     hashdb_flush_id: int | None = None
 
@@ -305,11 +310,16 @@ class FlushPipeline:
         self._thread = threading.Thread(target=self._run, name="executor-flush", daemon=True)
         self._thread.start()
 
-    def submit(self, root: H4, nodes: dict[H4, Node], programs: dict[H4, bytes]) -> FlushInfo:
+    def submit(
+        self, root: H4, written: dict[H4, Node], programs: dict[H4, bytes], kept_roots: Sequence[H4] = ()
+    ) -> FlushInfo:
+        """Queue a kept batch ending at `root`: the nodes of `written` that the trees under `root`
+        and `kept_roots` use, and `programs` (the caller hands `written` over: it is not copied)."""
         flush = pb.FlushRequest(new_state_root=_hex(root), persistence=pb.PERSISTENCE_DATABASE)
+        roots = tuple(dict.fromkeys((root, *kept_roots)))
         with self._lock:
             self._last_id += 1
-            self._queue.append(_FlushJob(self._last_id, nodes, programs, flush))
+            self._queue.append(_FlushJob(self._last_id, written, roots, programs, flush))
             self._lock.notify_all()
             return FlushInfo(self._last_id, self._stored_id)
 
@@ -350,6 +360,8 @@ class FlushPipeline:
             self._load_db(load_db_request(chunk, persistent=True))
 
     def _send(self, job: _FlushJob) -> None:
+        if job.nodes is None:
+            job.nodes = reachable(job.roots, job.written)
         if job.nodes:
             self._send_nodes(job.nodes)
         if job.programs:
@@ -370,7 +382,7 @@ class FlushPipeline:
         with self._lock:
             while self._sent and (self._sent[0].hashdb_flush_id or 0) <= hashdb_stored_flush_id:
                 self._stored_id = self._sent.popleft().flush_id
-            pending = sum(len(j.nodes) for j in self._queue)
+            pending = sum(len(j.written if j.nodes is None else j.nodes) for j in self._queue)
             return self._stored_id, self._last_id, pending
 
     def drain(self, timeout_s: float) -> bool:
@@ -594,14 +606,17 @@ class HashDBSession:
             raise _unavailable(exc) from None
 
     def finish(self, new_root: H4, keep: bool, state_roots: Sequence[H4] = ()) -> FlushInfo:
-        """Keep the new nodes the batch's state roots use: into the cache, and queued for the HashDB."""
+        """Keep the new nodes the batch's state roots use: queued for the HashDB, which gets those
+        the roots reach (picked on the flush thread, off the ProcessBatch path), and into the cache,
+        which gets every node the batch wrote at once (one dict update; the few the roots do not
+        reach are never read through a kept root)."""
         if not keep:
             return FlushInfo()
-        nodes = reachable({new_root, *state_roots}, self.overlay.nodes)
-        self._backend.nodes.update(nodes.items())
+        written = self.overlay.nodes
+        self._backend.nodes.update(written.items())
         for code_hash, code in self._new_programs.items():
             self._backend.programs.put(code_hash, code)
-        return self._backend.flushes.submit(new_root, nodes, dict(self._new_programs))
+        return self._backend.flushes.submit(new_root, written, dict(self._new_programs), state_roots)
 
     def cancel(self) -> None:
         """Nothing of the batch has left this process."""
