@@ -12,7 +12,8 @@ as the prover's executor does with its in-process HashDB (`hashDBURL = local`):
                   and are queued for the HashDB → an executor flush id, at once;
                   update_merkle_tree = 0: nothing is kept
 
-    FlushPipeline (one thread): LoadNodes(nodes; LoadDB on a HashDB without that zkseq extension)
+    FlushPipeline (one thread): LoadNodes(written nodes, kept roots; LoadDB of the kept nodes on a
+    HashDB without that zkseq extension)
     + LoadProgramDB(bytecode) + Flush(root, DATABASE), in order, retried until the HashDB takes
     them; the requests are built on that thread, off the ProcessBatch path. Executor flush id k is
     stored once the HashDB reports its own flush for k stored — GetFlushStatus translates, as the
@@ -72,7 +73,7 @@ PROGRAM_CACHE_BYTES: Final = 64 * 1024 * 1024
 FETCH_WINDOW: Final = 64
 #: fetch rounds before a node is declared missing
 MAX_FETCH_ROUNDS: Final = 8
-#: nodes per LoadDB call
+#: nodes per LoadDB / LoadNodes call
 LOAD_CHUNK_NODES: Final = 20_000
 #: wait between two attempts of a flush the HashDB refused
 FLUSH_RETRY_S: Final = 0.5
@@ -288,9 +289,10 @@ class FlushPipeline:
     """Hands kept batches to the HashDB in order, on one thread, retrying until it takes them.
 
     Nodes go as LoadNodes (zkseq extension: 96 packed bytes a node, no keys, ~10x cheaper to build
-    and to read than LoadDB's map of hex strings); a HashDB that answers it UNIMPLEMENTED (a fork-6
-    one) gets LoadDB from then on. The requests are built on the flush thread, off the ProcessBatch
-    path."""
+    and to read than LoadDB's map of hex strings): everything the batch wrote, with its roots as
+    `keep_roots`, so that the HashDB, in its own process, picks the nodes to keep. A HashDB that
+    answers LoadNodes UNIMPLEMENTED (a fork-6 one) gets LoadDB, of the nodes picked here, from then
+    on. The requests are built on the flush thread, off the ProcessBatch path."""
 
     def __init__(
         self,
@@ -343,27 +345,46 @@ class FlushPipeline:
                 self._sent.append(job)
                 self._lock.notify_all()
 
-    def _send_nodes(self, nodes: dict[H4, Node]) -> None:
-        items = list(nodes.items())
+    def _load_nodes_call(self, request: pb.LoadNodesRequest) -> bool:
+        """LoadNodes; False (and LoadDB from then on) if the HashDB does not implement it."""
+        if self._load_nodes is None:
+            return False
+        try:
+            self._load_nodes(request)
+            return True
+        except grpc.RpcError as exc:
+            if _code(exc) is not grpc.StatusCode.UNIMPLEMENTED:
+                raise
+        _LOG.info("hashdb_without_load_nodes", fallback="LoadDB")
+        self._load_nodes = None
+        return False
+
+    def _send_nodes(self, job: _FlushJob) -> None:
+        """Everything the batch wrote and its roots in one LoadNodes, the HashDB picking the nodes the
+        roots use; for a batch too big for one call, or a HashDB without LoadNodes, the nodes picked
+        here, in chunks."""
+        if self._load_nodes is not None and job.nodes is None and len(job.written) <= LOAD_CHUNK_NODES:
+            request = pb.LoadNodesRequest(
+                nodes=pack_nodes(job.written.values()),
+                persistent=True,
+                keep_roots=[_fea(r) for r in job.roots],
+            )
+            if self._load_nodes_call(request):
+                return
+        if job.nodes is None:
+            job.nodes = reachable(job.roots, job.written)
+        items = list(job.nodes.items())
         for i in range(0, len(items), LOAD_CHUNK_NODES):
             chunk = items[i : i + LOAD_CHUNK_NODES]
             if self._load_nodes is not None:
                 request = pb.LoadNodesRequest(nodes=pack_nodes(n for _, n in chunk), persistent=True)
-                try:
-                    self._load_nodes(request)
+                if self._load_nodes_call(request):
                     continue
-                except grpc.RpcError as exc:
-                    if _code(exc) is not grpc.StatusCode.UNIMPLEMENTED:
-                        raise
-                    _LOG.info("hashdb_without_load_nodes", fallback="LoadDB")
-                    self._load_nodes = None
             self._load_db(load_db_request(chunk, persistent=True))
 
     def _send(self, job: _FlushJob) -> None:
-        if job.nodes is None:
-            job.nodes = reachable(job.roots, job.written)
-        if job.nodes:
-            self._send_nodes(job.nodes)
+        if job.written:
+            self._send_nodes(job)
         if job.programs:
             input_program_db = {_hex(h): code for h, code in job.programs.items()}
             self._load_programs(pb.LoadProgramDBRequest(input_program_db=input_program_db, persistent=True))

@@ -31,7 +31,7 @@ from services.common.errors import InvalidArgument, NotFound, OutOfRange
 from services.common.logs import EventLogger
 from services.hashdb.database import FlushData, FlushHistoryGap, FlushStatus, NodeDatabase
 from services.hashdb.metrics import HashDBMetrics
-from services.hashdb.sessions import BatchSession, NodeReader, Persistence
+from services.hashdb.sessions import BatchSession, NodeReader, Persistence, reachable_new_nodes
 from services.hashdb.stores.base import StoreError
 from zkevm.errors import MissingNodeError
 from zkevm.field import H4, ZERO_H4, Node, fea8_to_scalar, h4_to_hex
@@ -368,11 +368,17 @@ class HashDB:
 
         await self._run(len(nodes) // 8, work)
 
-    async def load_node_list(self, nodes: Sequence[Node], persistent: bool) -> None:
-        """Bulk-load raw nodes, each stored under its own hash (LoadNodes: the caller sends no keys)."""
+    async def load_node_list(
+        self, nodes: Sequence[Node], persistent: bool, keep_roots: Sequence[H4] | None = None
+    ) -> None:
+        """Bulk-load raw nodes, each stored under its own hash (LoadNodes: the caller sends no keys);
+        with `keep_roots`, only those the trees under these roots use."""
 
         def work() -> None:
-            self._db.put_nodes({hash12(node): node for node in nodes}, persistent)
+            by_hash = {hash12(node): node for node in nodes}
+            if keep_roots is not None:
+                by_hash = reachable_new_nodes(keep_roots, by_hash)
+            self._db.put_nodes(by_hash, persistent)
 
         await self._run(len(nodes) // 8, work)
 

@@ -140,8 +140,9 @@ class HashDBServicer:
 
     async def LoadNodes(self, request: pb.LoadNodesRequest, context: Context) -> empty_pb2.Empty:
         nodes = wire.parse_packed_nodes(request.nodes)
+        keep_roots = [wire.fea_to_h4(r, f"keep_roots[{i}]") for i, r in enumerate(request.keep_roots)]
         self._metrics.keys("LoadNodes", len(nodes))
-        await self._hashdb.load_node_list(nodes, request.persistent)
+        await self._hashdb.load_node_list(nodes, request.persistent, keep_roots or None)
         return _EMPTY
 
     async def LoadProgramDB(self, request: pb.LoadProgramDBRequest, context: Context) -> empty_pb2.Empty:

@@ -23,7 +23,7 @@ from services.hashdb.wire import format_hash, h4_to_fea
 from tests.conftest import load_vector
 from zkevm.bytecode import bytecode_hash
 from zkevm.field import H4, ZERO_H4, P, hex_to_h4, int_to_h4, parse_int
-from zkevm.nodestore import MemoryNodeStore
+from zkevm.nodestore import MemoryNodeStore, OverlayNodeStore
 from zkevm.smt import SparseMerkleTree
 
 DATABASE = pb.PERSISTENCE_DATABASE
@@ -251,6 +251,31 @@ async def test_load_nodes_packed(client: HashDBClient, server: RunningHashDB) ->
     assert (await client.Get(pb.GetRequest(root=h4_to_fea(root), key=h4_to_fea(ZERO_H4)))).result.code == (
         pb.ResultCode.CODE_SUCCESS
     )
+
+
+async def test_load_nodes_keeps_what_the_keep_roots_use(client: HashDBClient, server: RunningHashDB) -> None:
+    """With keep_roots, LoadNodes stores the request's nodes the trees under those roots use, and
+    drops the rest (the nodes of an intermediate root), walking down through the request only."""
+    rng = random.Random(12)
+    keys = [(rng.randrange(P), rng.randrange(P), rng.randrange(P), rng.randrange(P)) for _ in range(60)]
+    base = MemoryNodeStore()
+    old_root = SparseMerkleTree(base).set_many(ZERO_H4, [(k, rng.randrange(1, 2**100)) for k in keys])
+    packed_base = b"".join(struct.pack("<12Q", *n) for _, n in base.items())
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed_base, persistent=True))
+    overlay = OverlayNodeStore(base)
+    tree = SparseMerkleTree(overlay)
+    middle = tree.set_many(old_root, [(keys[0], 5), (keys[1], 0)])
+    end = tree.set_many(middle, [(keys[0], 6)])
+    packed = b"".join(struct.pack("<12Q", *n) for n in overlay.nodes.values())
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed, persistent=True, keep_roots=[h4_to_fea(end)]))
+    await flush_and_wait(client, "", None)
+    store = server.hashdb._db.store
+    assert store.get_node(end) is not None and store.get_node(middle) is None
+    kept = {h for h in overlay.nodes if store.get_node(h) is not None}
+    assert kept and len(kept) < len(overlay.nodes)
+    local = SparseMerkleTree(overlay)
+    for key in keys[:10]:
+        assert await get_key(client, end, key) == local.get(end, key)
 
 
 async def test_concurrent_sessions_on_different_roots(client: HashDBClient) -> None:
