@@ -47,7 +47,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import starmap
 from typing import Final, Generic, TypeVar
 
 import grpc
@@ -82,6 +82,7 @@ _Resp = TypeVar("_Resp", bound=Message)
 #: receives (calls, seconds) of the calls made for one batch
 _Stats = Callable[[int, float], None]
 _LEAF_FLAG: Final = 1
+_PACKED_NODE: Final = struct.Struct("<12Q")
 _LOG = EventLogger("zkseq.executor.hashdb")
 
 
@@ -148,10 +149,10 @@ def load_db_request(nodes: Iterable[tuple[H4, Node]], persistent: bool) -> pb.Lo
 
 def pack_nodes(nodes: Iterable[Node]) -> bytes:
     """Nodes as LoadNodes (zkseq extension) carries them: 12 little-endian uint64 each, no keys."""
-    flat = list(chain.from_iterable(nodes))
-    if len(flat) % 12:
-        raise ValueError("a tree node has 12 elements")
-    return struct.pack(f"<{len(flat)}Q", *flat)
+    try:
+        return b"".join(starmap(_PACKED_NODE.pack, nodes))
+    except struct.error as exc:
+        raise ValueError(f"a tree node is 12 64-bit elements: {exc}") from None
 
 
 # -- caches --------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import random
 import struct
 
+import pytest
+
 from services.executor.hashdb_client import pack_nodes, reachable
 from zkevm.field import H4, ZERO_H4, Node, P
 from zkevm.nodestore import MemoryNodeStore, OverlayNodeStore
@@ -53,3 +55,10 @@ def test_pack_nodes_is_12_little_endian_uint64_a_node() -> None:
     nodes: list[Node] = [tuple(range(12)), (P - 1,) * 8 + (0, 0, 0, 0)]
     assert pack_nodes(nodes) == b"".join(struct.pack("<12Q", *n) for n in nodes)
     assert pack_nodes([]) == b""
+
+
+def test_pack_nodes_refuses_a_node_that_is_not_12_elements() -> None:
+    with pytest.raises(ValueError, match="12 64-bit elements"):
+        pack_nodes([(1, 2, 3)])
+    with pytest.raises(ValueError, match="12 64-bit elements"):
+        pack_nodes([(2**64,) * 12])
