@@ -36,6 +36,9 @@ class HashDBClient:
         self.LoadDB = UnaryMethod[pb.LoadDBRequest, empty_pb2.Empty](
             channel, path("LoadDB"), empty_pb2.Empty, t
         )
+        self.LoadNodes = UnaryMethod[pb.LoadNodesRequest, empty_pb2.Empty](
+            channel, path("LoadNodes"), empty_pb2.Empty, t
+        )
         self.LoadProgramDB = UnaryMethod[pb.LoadProgramDBRequest, empty_pb2.Empty](
             channel, path("LoadProgramDB"), empty_pb2.Empty, t
         )

@@ -24,13 +24,14 @@ import uuid as uuid_module
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from services.common.errors import InvalidArgument, NotFound, OutOfRange
 from services.common.logs import EventLogger
 from services.hashdb.database import FlushData, FlushHistoryGap, FlushStatus, NodeDatabase
 from services.hashdb.metrics import HashDBMetrics
-from services.hashdb.sessions import BatchSession, NodeReader, Persistence
+from services.hashdb.sessions import BatchSession, NodeReader, Persistence, reachable_new_nodes
 from services.hashdb.stores.base import StoreError
 from zkevm.errors import MissingNodeError
 from zkevm.field import H4, ZERO_H4, Node, fea8_to_scalar, h4_to_hex
@@ -87,19 +88,28 @@ class FlushTicket:
     stored_flush_id: int
 
 
+#: the view of a call outside any session
+_NO_VIEW: Mapping[H4, Node] = MappingProxyType({})
+
+
 class _Scratch:
-    """The `NodeStore` a tree call works on: reads fall through to `read`, writes are collected
-    here and committed only if the call succeeds."""
+    """The `NodeStore` a tree call works on: reads look here, then in `view` (a session's nodes),
+    then fall through to `read`; writes are collected here and committed only if the call succeeds."""
 
-    __slots__ = ("nodes", "read")
+    __slots__ = ("nodes", "read", "view")
 
-    def __init__(self, read: NodeReader) -> None:
+    def __init__(self, read: NodeReader, view: Mapping[H4, Node] = _NO_VIEW) -> None:
         self.read = read
+        self.view = view
         self.nodes: dict[H4, Node] = {}
 
     def get_node(self, node_hash: H4) -> Node | None:
         node = self.nodes.get(node_hash)
-        return node if node is not None else self.read(node_hash)
+        if node is None:
+            node = self.view.get(node_hash)
+            if node is None:
+                return self.read(node_hash)
+        return node
 
     def put_node(self, node_hash: H4, node: Node) -> None:
         self.nodes[node_hash] = node
@@ -205,6 +215,13 @@ class HashDB:
         if not future.cancelled():
             future.exception()  # retrieved, so a call whose client left does not log a stray warning
 
+    def _scratch(self, batch_uuid: str) -> _Scratch:
+        """A scratch store over the session's nodes (if any), then the node database."""
+        session = self._sessions.get(batch_uuid) if batch_uuid else None
+        if session is None:
+            return _Scratch(self._db.get_node)
+        return _Scratch(self._db.get_node, session.view)
+
     def _reader(self, batch_uuid: str) -> NodeReader:
         session = self._sessions.get(batch_uuid) if batch_uuid else None
         return self._db.get_node if session is None else session.reader(self._db.get_node)
@@ -292,7 +309,7 @@ class HashDB:
         tx: int,
     ) -> H4:
         def work() -> H4:
-            scratch = _Scratch(self._reader(batch_uuid))
+            scratch = self._scratch(batch_uuid)
             try:
                 if not writes and old_root != ZERO_H4 and scratch.get_node(old_root) is None:
                     raise MissingNodeError(h4_to_hex(old_root))
@@ -313,7 +330,7 @@ class HashDB:
 
     async def get_many(self, root: H4, keys: Sequence[H4], batch_uuid: str) -> list[int]:
         def work() -> list[int]:
-            tree = SparseMerkleTree(_Scratch(self._reader(batch_uuid)))
+            tree = SparseMerkleTree(self._scratch(batch_uuid))
             try:
                 return [tree.get(root, key) for key in keys]
             except MissingNodeError as exc:
@@ -348,6 +365,20 @@ class HashDB:
                         f"node under {h4_to_hex(node_hash)} hashes to {h4_to_hex(actual)}, not to its key"
                     )
             self._db.put_nodes(nodes, persistent)
+
+        await self._run(len(nodes) // 8, work)
+
+    async def load_node_list(
+        self, nodes: Sequence[Node], persistent: bool, keep_roots: Sequence[H4] | None = None
+    ) -> None:
+        """Bulk-load raw nodes, each stored under its own hash (LoadNodes: the caller sends no keys);
+        with `keep_roots`, only those the trees under these roots use."""
+
+        def work() -> None:
+            by_hash = {hash12(node): node for node in nodes}
+            if keep_roots is not None:
+                by_hash = reachable_new_nodes(keep_roots, by_hash)
+            self._db.put_nodes(by_hash, persistent)
 
         await self._run(len(nodes) // 8, work)
 

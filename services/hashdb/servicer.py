@@ -99,10 +99,7 @@ class HashDBServicer:
 
     async def SetMany(self, request: pb.SetManyRequest, context: Context) -> pb.SetManyResponse:
         old_root = wire.fea_to_h4(request.old_root, "old_root")
-        writes = [
-            (wire.fea_to_h4(w.key, f"writes[{i}].key"), wire.parse_value(w.value, f"writes[{i}].value"))
-            for i, w in enumerate(request.writes)
-        ]
+        writes = wire.parse_writes(request.writes)
         persistence = wire.parse_persistence(request.persistence)
         self._metrics.keys("SetMany", len(writes))
         new_root = await self._hashdb.set_many(
@@ -139,6 +136,13 @@ class HashDBServicer:
             nodes[node_hash] = wire.parse_node(list(fes.fe), f"input_db[{text[:80]!r}]")
         self._metrics.keys("LoadDB", len(nodes))
         await self._hashdb.load_nodes(nodes, request.persistent)
+        return _EMPTY
+
+    async def LoadNodes(self, request: pb.LoadNodesRequest, context: Context) -> empty_pb2.Empty:
+        nodes = wire.parse_packed_nodes(request.nodes)
+        keep_roots = [wire.fea_to_h4(r, f"keep_roots[{i}]") for i, r in enumerate(request.keep_roots)]
+        self._metrics.keys("LoadNodes", len(nodes))
+        await self._hashdb.load_node_list(nodes, request.persistent, keep_roots or None)
         return _EMPTY
 
     async def LoadProgramDB(self, request: pb.LoadProgramDBRequest, context: Context) -> empty_pb2.Empty:

@@ -6,10 +6,14 @@ Each parser names the field it reads in its error, so a client learns exactly wh
     value                   at most 64 hex digits, optional 0x, nothing else (no sign, no spaces)
     hex root / hash         at most 64 hex digits, optional 0x; empty = none
     FeList (node)           12 elements (8 for a value node: the capacity is then zero), each < p
+    packed nodes            96 bytes a node: 12 little-endian uint64, each < p (LoadNodes)
     Persistence             one of the enum's three numbers
 """
 
 import re
+import struct
+import sys
+from collections.abc import Sequence
 from typing import Final
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
@@ -19,7 +23,12 @@ from zkevm.field import H4, Node, P, int_to_h4
 
 _HEX: Final = re.compile(r"(?:0[xX])?([0-9a-fA-F]*)")
 _MAX_HEX_DIGITS: Final = 64
+#: a value `parse_value` accepts as it is: 1 to 64 hex digits, no prefix (what clients send)
+_PLAIN_VALUE: Final = re.compile(r"[0-9a-fA-F]{1,64}")
 _PERSISTENCE_BY_NUMBER: Final = {p.value: p for p in Persistence}
+_NATIVE_LE: Final = sys.byteorder == "little" and struct.calcsize("Q") == 8
+#: one node of a LoadNodes request
+PACKED_NODE: Final = struct.Struct("<12Q")
 
 SUCCESS: Final = pb.ResultCode(code=pb.ResultCode.CODE_SUCCESS)
 
@@ -56,6 +65,26 @@ def parse_value(text: str, field: str = "value") -> int:
     if not digits:
         raise InvalidArgument(f"{field} is empty: write 0 for zero")
     return int(digits, 16)
+
+
+def parse_writes(writes: Sequence[pb.KeyValue]) -> list[tuple[H4, int]]:
+    """The (key, value) pairs of a SetMany; an error names the write (`writes[i].key` …)."""
+    out: list[tuple[H4, int]] = []
+    append = out.append
+    fullmatch = _PLAIN_VALUE.fullmatch
+    for w in writes:
+        k = w.key
+        key = (k.fe0, k.fe1, k.fe2, k.fe3)
+        text = w.value
+        if key[0] >= P or key[1] >= P or key[2] >= P or key[3] >= P or fullmatch(text) is None:
+            break  # the slow path below names what is wrong
+        append((key, int(text, 16)))
+    else:
+        return out
+    return [
+        (fea_to_h4(w.key, f"writes[{i}].key"), parse_value(w.value, f"writes[{i}].value"))
+        for i, w in enumerate(writes)
+    ]
 
 
 def parse_hex_root(text: str, field: str) -> H4 | None:
@@ -109,3 +138,24 @@ def parse_persistence(number: int, field: str = "persistence") -> Persistence:
 
 def fe_list(node: Node) -> pb.FeList:
     return pb.FeList(fe=node)
+
+
+def parse_packed_nodes(data: bytes, field: str = "nodes") -> list[Node]:
+    """The nodes of a LoadNodes request, each checked to be 12 field elements."""
+    size = PACKED_NODE.size
+    if len(data) % size:
+        raise InvalidArgument(
+            f"{field} has {len(data)} bytes: not a whole number of {size}-byte nodes"
+            " (12 little-endian uint64 each)"
+        )
+    if not data:
+        return []
+    limbs = memoryview(data).cast("B").cast("Q") if _NATIVE_LE else None
+    if limbs is not None and max(limbs) < P:
+        return list(PACKED_NODE.iter_unpack(data))
+    nodes = list(PACKED_NODE.iter_unpack(data))
+    for n, node in enumerate(nodes):
+        for i, x in enumerate(node):
+            if x >= P:
+                raise InvalidArgument(f"{field}: node {n} element {i} = {x:#x} is not a field element")
+    return nodes

@@ -19,10 +19,13 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+from google.protobuf.message_factory import GetMessageClass
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from protos.executor.v1 import executor_pb2 as pb
+from protos.hashdb.v1 import hashdb_pb2 as hashdb_pb
 from services.common.grpc_client import UnaryMethod
 from services.executor.app import RunningExecutor, start_executor
 from services.executor.config import ExecutorConfig
@@ -30,6 +33,8 @@ from services.executor.hashdb_client import HashDBBackend
 from services.executor.state import balance_key, code_length_key, nonce_key, storage_key
 from services.hashdb.app import RunningHashDB, start_hashdb
 from services.hashdb.config import HashDBConfig
+from services.hashdb.metrics import HashDBMetrics
+from services.hashdb.servicer import SERVICE_NAME, HashDBServicer
 from tests.conftest import load_vector
 from tests.unit.test_executor_evm import (
     ALICE,
@@ -426,4 +431,55 @@ async def test_cold_executors_fetch_exactly_the_nodes_they_need(tmp_path: Path) 
     try:
         await asyncio.to_thread(run)
     finally:
+        await hashdb.stop()
+
+
+async def test_a_hashdb_without_load_nodes_gets_load_db(tmp_path: Path) -> None:
+    """A fork-6 HashDB has no LoadNodes (a zkseq extension): the executor's flushes fall back to
+    LoadDB, and the batches it keeps are stored and readable all the same."""
+    hashdb = await _start_hashdb(tmp_path / "hashdb")
+    # the fork-6 stand-in: every method of the real HashDB but LoadNodes, on a server of its own
+    real = HashDBServicer(hashdb.hashdb, HashDBMetrics(CollectorRegistry()))
+    calls: dict[str, int] = {}
+    handlers = {}
+    for method in hashdb_pb.DESCRIPTOR.services_by_name["HashDBService"].methods:
+        if method.name == "LoadNodes":
+            continue  # what a fork-6 HashDB lacks
+
+        def counted(name: str) -> Any:
+            async def call(request: Any, context: Any) -> Any:
+                calls[name] = calls.get(name, 0) + 1
+                return await getattr(real, name)(request, context)
+
+            return call
+
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            counted(method.name),
+            request_deserializer=GetMessageClass(method.input_type).FromString,
+            response_serializer=lambda m: m.SerializeToString(),
+        )
+    fork6 = aio.server()
+    fork6.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    port = fork6.add_insecure_port("127.0.0.1:0")
+    await fork6.start()
+    try:
+        tree = HashDBBackend(f"127.0.0.1:{port}", 5)
+
+        def run() -> tuple[H4, list[int]]:
+            root = ZERO_H4
+            for step in range(3):
+                session = tree.open(keep=True)
+                root = session.set_values(root, [((step, 1, 2, 3), 10 + step), ((7, 7, 7, 7), step + 1)])
+                session.finish(root, keep=True)
+            assert tree.flushes.wait_sent(10)
+            cold = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5).open(keep=False)
+            return root, cold.get_values(root, [(0, 1, 2, 3), (1, 1, 2, 3), (2, 1, 2, 3), (7, 7, 7, 7)])
+
+        root, values = await asyncio.to_thread(run)
+        tree.close()
+        assert values == [10, 11, 12, 3]
+        assert calls.get("LoadDB", 0) == 3 and calls.get("Flush", 0) == 3
+        assert hashdb.hashdb._db.get_node(root) is not None
+    finally:
+        await fork6.stop(None)
         await hashdb.stop()

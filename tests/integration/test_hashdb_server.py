@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import struct
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -22,7 +23,7 @@ from services.hashdb.wire import format_hash, h4_to_fea
 from tests.conftest import load_vector
 from zkevm.bytecode import bytecode_hash
 from zkevm.field import H4, ZERO_H4, P, hex_to_h4, int_to_h4, parse_int
-from zkevm.nodestore import MemoryNodeStore
+from zkevm.nodestore import MemoryNodeStore, OverlayNodeStore
 from zkevm.smt import SparseMerkleTree
 
 DATABASE = pb.PERSISTENCE_DATABASE
@@ -236,6 +237,47 @@ async def test_programs_and_load_db(client: HashDBClient, server: RunningHashDB)
     assert expected and await get_key(client, root, (leaf[0], leaf[1], leaf[2], leaf[3])) == expected
 
 
+async def test_load_nodes_packed(client: HashDBClient, server: RunningHashDB) -> None:
+    """LoadNodes (zkseq extension) takes the nodes LoadDB takes, packed, and keys each by its hash."""
+    vector = load_vector("prover-v3.0.2/batchProof/input_executor_1.json")
+    nodes = [[int(x, 16) for x in fes] for fes in vector["db"].values()]
+    packed = b"".join(struct.pack("<12Q", *(node + [0] * (12 - len(node)))) for node in nodes)
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed, persistent=True))
+    await flush_and_wait(client, "", None)
+    store = server.hashdb._db.store
+    for text in vector["db"]:
+        assert store.get_node(hex_to_h4(text)) is not None, text
+    root = hex_to_h4(vector["oldStateRoot"])
+    assert (await client.Get(pb.GetRequest(root=h4_to_fea(root), key=h4_to_fea(ZERO_H4)))).result.code == (
+        pb.ResultCode.CODE_SUCCESS
+    )
+
+
+async def test_load_nodes_keeps_what_the_keep_roots_use(client: HashDBClient, server: RunningHashDB) -> None:
+    """With keep_roots, LoadNodes stores the request's nodes the trees under those roots use, and
+    drops the rest (the nodes of an intermediate root), walking down through the request only."""
+    rng = random.Random(12)
+    keys = [(rng.randrange(P), rng.randrange(P), rng.randrange(P), rng.randrange(P)) for _ in range(60)]
+    base = MemoryNodeStore()
+    old_root = SparseMerkleTree(base).set_many(ZERO_H4, [(k, rng.randrange(1, 2**100)) for k in keys])
+    packed_base = b"".join(struct.pack("<12Q", *n) for _, n in base.items())
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed_base, persistent=True))
+    overlay = OverlayNodeStore(base)
+    tree = SparseMerkleTree(overlay)
+    middle = tree.set_many(old_root, [(keys[0], 5), (keys[1], 0)])
+    end = tree.set_many(middle, [(keys[0], 6)])
+    packed = b"".join(struct.pack("<12Q", *n) for n in overlay.nodes.values())
+    await client.LoadNodes(pb.LoadNodesRequest(nodes=packed, persistent=True, keep_roots=[h4_to_fea(end)]))
+    await flush_and_wait(client, "", None)
+    store = server.hashdb._db.store
+    assert store.get_node(end) is not None and store.get_node(middle) is None
+    kept = {h for h in overlay.nodes if store.get_node(h) is not None}
+    assert kept and len(kept) < len(overlay.nodes)
+    local = SparseMerkleTree(overlay)
+    for key in keys[:10]:
+        assert await get_key(client, end, key) == local.get(end, key)
+
+
 async def test_concurrent_sessions_on_different_roots(client: HashDBClient) -> None:
     rng = random.Random(11)
     bases = []
@@ -370,6 +412,16 @@ async def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
             client.LoadDB(pb.LoadDBRequest(input_db={"01": pb.FeList(fe=[1] * 5)})),
             grpc.StatusCode.INVALID_ARGUMENT,
             "has 5 elements",
+        ),
+        (
+            client.LoadNodes(pb.LoadNodesRequest(nodes=bytes(95))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not a whole number of 96-byte nodes",
+        ),
+        (
+            client.LoadNodes(pb.LoadNodesRequest(nodes=bytes(96) + struct.pack("<12Q", *[1] * 11, P))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "node 1 element 11",
         ),
         (client.ReadTree(pb.ReadTreeRequest()), grpc.StatusCode.UNIMPLEMENTED, "use GetMany"),
     ]

@@ -1,5 +1,7 @@
 """The bounded LRU caches in front of the node store."""
 
+import random
+
 from services.hashdb.stores.cache import LruCache
 
 
@@ -36,3 +38,18 @@ def test_a_zero_sized_cache_keeps_nothing() -> None:
     cache: LruCache[int, int] = LruCache(0)
     cache.put(1, 1)
     assert cache.get(1) is None and len(cache) == 0
+
+
+def test_put_many_is_put_one_by_one() -> None:
+    rng = random.Random(5)
+    for max_weight in (0, 1, 7, 50):
+        one, many = LruCache[int, str](max_weight), LruCache[int, str](max_weight)
+        for _ in range(40):
+            items = [(rng.randrange(60), "v") for _ in range(rng.randrange(12))]
+            for key, value in items:
+                one.put(key, value)
+            many.put_many(items)
+            probe = rng.randrange(60)
+            assert one.get(probe) == many.get(probe)
+            assert list(one._entries.items()) == list(many._entries.items())
+            assert one.weight == many.weight <= max_weight

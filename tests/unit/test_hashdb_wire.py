@@ -4,6 +4,7 @@ import pytest
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
 from services.common.errors import InvalidArgument
+from services.executor.hashdb_client import pack_nodes
 from services.hashdb import wire
 from services.hashdb.sessions import Persistence
 from zkevm.field import P, h4_to_hex
@@ -79,3 +80,33 @@ def test_response_formats_follow_the_prover() -> None:
     assert wire.format_value_padded(255) == "0" * 62 + "ff"
     assert wire.format_hash((1, 0, 0, 2)) == "0000000000000002" + "0" * 32 + "0000000000000001"
     assert wire.format_node(tuple(range(12))) == "".join(f"{i:016x}" for i in range(12))
+
+
+def test_packed_nodes_are_96_little_endian_bytes_each() -> None:
+    nodes = [tuple(range(12)), (P - 1,) * 8 + (0, 0, 0, 0)]
+    packed = b"".join(x.to_bytes(8, "little") for node in nodes for x in node)
+    assert wire.parse_packed_nodes(packed) == nodes
+    assert pack_nodes(nodes) == packed  # the executor's side of the same format
+    assert wire.parse_packed_nodes(b"") == []
+    with pytest.raises(InvalidArgument, match="100 bytes: not a whole number of 96-byte nodes"):
+        wire.parse_packed_nodes(packed[:100])
+    bad = packed[:96] + P.to_bytes(8, "little") + packed[104:]
+    with pytest.raises(InvalidArgument, match="node 1 element 0 = 0xffffffff00000001 is not a field element"):
+        wire.parse_packed_nodes(bad)
+
+
+def test_set_many_writes_parse_and_name_the_bad_one() -> None:
+    def kv(key: tuple[int, int, int, int], value: str) -> pb.KeyValue:
+        return pb.KeyValue(key=wire.h4_to_fea(key), value=value)
+
+    good = [kv((1, 2, 3, 4), "ff"), kv((P - 1, 0, 0, 0), "0x10"), kv((0, 0, 0, 0), "0")]
+    assert wire.parse_writes(good) == [((1, 2, 3, 4), 255), ((P - 1, 0, 0, 0), 16), ((0, 0, 0, 0), 0)]
+    assert wire.parse_writes([]) == []
+    with pytest.raises(InvalidArgument, match=r"writes\[1\]\.key\.fe2"):
+        wire.parse_writes([good[0], kv((0, 0, P, 0), "1")])
+    with pytest.raises(InvalidArgument, match=r"writes\[2\]\.value has 65 hex digits"):
+        wire.parse_writes([*good[:2], kv((5, 5, 5, 5), "1" * 65)])
+    with pytest.raises(InvalidArgument, match=r"writes\[0\]\.value is empty"):
+        wire.parse_writes([kv((5, 5, 5, 5), "")])
+    with pytest.raises(InvalidArgument, match=r"writes\[0\]\.value '-1' is not hexadecimal"):
+        wire.parse_writes([kv((5, 5, 5, 5), "-1")])

@@ -62,5 +62,21 @@ class LruCache(Generic[K, V]):
             self.weight -= self._weigh(evicted)
 
     def put_many(self, items: Iterable[tuple[K, V]]) -> None:
+        if self._weigh is not _one:
+            for key, value in items:
+                self.put(key, value)
+            return
+        # unit weights (the node cache): the same as `put` one by one, without a call per entry
+        entries = self._entries
+        move = entries.move_to_end
+        added = 0
         for key, value in items:
-            self.put(key, value)
+            if key in entries:
+                move(key)
+            else:
+                entries[key] = value
+                added += 1
+        self.weight += added
+        while self.weight > self.max_weight:
+            entries.popitem(last=False)
+            self.weight -= 1
