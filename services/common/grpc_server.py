@@ -33,6 +33,9 @@ class GrpcServerSettings:
     port: int
     #: largest request or response message, in bytes (gRPC's own default is 4 MiB)
     max_message_bytes: int = 64 * 1024 * 1024
+    #: close each client connection (after a GOAWAY and a grace period for calls in flight) once it
+    #: is this old, so clients resolve the Service again and find new replicas; 0 = never
+    max_connection_age_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -75,6 +78,9 @@ async def start_grpc_server(
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    if settings.max_connection_age_s > 0:
+        age_ms = int(settings.max_connection_age_s * 1000)
+        options += [("grpc.max_connection_age_ms", age_ms), ("grpc.max_connection_age_grace_ms", age_ms)]
     server = aio.server(interceptors=list(interceptors), options=options)
     register(server)
     health = health_aio.HealthServicer()

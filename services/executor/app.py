@@ -83,7 +83,9 @@ async def start_executor(config: ExecutorConfig, backend: StateBackend | None = 
     handler = unary_service_handler(pb.DESCRIPTOR.services_by_name["ExecutorService"], servicer)
     try:
         server = await start_grpc_server(
-            GrpcServerSettings(config.grpc_host, config.grpc_port, config.max_message_bytes),
+            GrpcServerSettings(
+                config.grpc_host, config.grpc_port, config.max_message_bytes, config.max_connection_age_s
+            ),
             lambda s: s.add_generic_rpc_handlers((handler,)),
             [SERVICE_NAME],
             [ServiceInterceptor(RpcMetrics("executor", registry), log, ERROR_CODES)],

@@ -16,6 +16,9 @@ Variables (each with the prefix ZKSEQ_EXECUTOR_), their defaults, and what they 
     DRAIN_TIMEOUT_S      30               on SIGTERM, time given to handing kept batches to the HashDB
     SHUTDOWN_GRACE_S     10               on SIGTERM, time given to calls in flight
     MAX_MESSAGE_BYTES    67108864         largest gRPC message
+    MAX_CONNECTION_AGE_S 300              a client connection is closed (gracefully) at this age, so
+                                          round_robin clients over a headless Service re-resolve it
+                                          and spread to replicas that joined; 0 = never
     LOG_LEVEL            info             debug, info, warning, error
 """
 
@@ -45,6 +48,7 @@ class ExecutorConfig:
     root_wait_s: float = 5.0
     drain_timeout_s: float = 30.0
     shutdown_grace_s: float = 10.0
+    max_connection_age_s: float = 300.0
     max_message_bytes: int = 64 * 1024**2
     log_level: str = "info"
 
@@ -77,6 +81,7 @@ class ExecutorConfig:
             max_message_bytes=env.integer(
                 "MAX_MESSAGE_BYTES", d.max_message_bytes, minimum=4 * 1024**2, maximum=2**31 - 1
             ),
+            max_connection_age_s=env.number("MAX_CONNECTION_AGE_S", d.max_connection_age_s, minimum=0),
             log_level=env.choice("LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
         )
         env.finish()
