@@ -282,6 +282,11 @@ class ReplicatedExecutor:
     def addresses(self) -> list[str]:
         return list(self._replicas)
 
+    @property
+    def chain_address(self) -> str | None:
+        """The replica that carries the chain of pre-executions now (None before the first call)."""
+        return None if self._chain is None else self._chain.address
+
     def calls_by_replica(self) -> dict[str, int]:
         return {address: replica.calls for address, replica in self._replicas.items()}
 
