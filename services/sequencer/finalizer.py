@@ -317,6 +317,22 @@ class Finalizer:
             batch.timestamp = batch_timestamp(self.last_batch_timestamp, await self.current_l1_timestamp())
         return batch
 
+    def _pre_execution(self, batch: OpenBatch, batch_l2_data: bytes, context_id: str) -> ExecRequest:
+        """A call that executes transactions on the current root and keeps what they write."""
+        return ExecRequest(
+            old_state_root=self.state_root,
+            batch_l2_data=batch_l2_data,
+            # the batch's GER is written before its first transaction only
+            global_exit_root=batch.global_exit_root if batch.empty else ZERO_32,
+            timestamp=batch.timestamp,
+            coinbase=self.settings.coinbase,
+            chain_id=self.settings.chain_id,
+            old_batch_number=batch.number - 1,
+            old_acc_input_hash=batch.old_acc_input_hash,
+            update_merkle_tree=True,
+            context_id=context_id,
+        )
+
     async def _take(self, tx: PoolTx) -> None:
         batch = await self._open_batch()
         misfit = bytes_misfit(batch.usage, len(tx.record), self.settings.limits)
@@ -335,18 +351,7 @@ class Finalizer:
         if not await self._claim(tx):
             return  # replaced or gone since it was read
         self._claim_next()
-        request = ExecRequest(
-            old_state_root=self.state_root,
-            batch_l2_data=tx.record,
-            global_exit_root=batch.global_exit_root if batch.empty else ZERO_32,
-            timestamp=batch.timestamp,
-            coinbase=self.settings.coinbase,
-            chain_id=self.settings.chain_id,
-            old_batch_number=batch.number - 1,
-            old_acc_input_hash=batch.old_acc_input_hash,
-            update_merkle_tree=True,
-            context_id="0x" + tx.hash.hex(),
-        )
+        request = self._pre_execution(batch, tx.record, "0x" + tx.hash.hex())
         try:
             result = await self.execute(request, "transaction")
         except ExecutorFailed as exc:
@@ -487,17 +492,8 @@ class Finalizer:
                 await self._take(group[0])
             return
         self._claim_next()
-        request = ExecRequest(
-            old_state_root=self.state_root,
-            batch_l2_data=b"".join(tx.record for tx in group),
-            global_exit_root=batch.global_exit_root if batch.empty else ZERO_32,
-            timestamp=batch.timestamp,
-            coinbase=self.settings.coinbase,
-            chain_id=self.settings.chain_id,
-            old_batch_number=batch.number - 1,
-            old_acc_input_hash=batch.old_acc_input_hash,
-            update_merkle_tree=True,
-            context_id=f"group-{len(group)}-0x{group[0].hash.hex()}",
+        request = self._pre_execution(
+            batch, b"".join(tx.record for tx in group), f"group-{len(group)}-0x{group[0].hash.hex()}"
         )
         try:
             result = await self.execute(request, "transactions")
