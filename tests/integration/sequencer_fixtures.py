@@ -142,6 +142,15 @@ def recipient(i: int) -> bytes:
     return keccak256(b"zkseq sequencer test recipient %d" % i)[12:]
 
 
+def transfers(senders: Sequence[Wallet], nonces: int, first_recipient: int) -> list[L2Transaction]:
+    """Nonces 0..nonces-1 of every sender, nonce by nonce; sender i pays recipient(first_recipient + i)."""
+    return [
+        w.transfer(n, recipient(first_recipient + i), value=n + 1)
+        for n in range(nonces)
+        for i, w in enumerate(senders)
+    ]
+
+
 def genesis_of(wallets: Sequence[Wallet], balance: int = 1_000 * ETHER) -> Genesis:
     return Genesis((*[GenesisAccount(w.address, balance=balance) for w in wallets], *CONTRACTS), timestamp=1)
 
@@ -165,6 +174,15 @@ def genesis_json(genesis: Genesis) -> str:
 
 
 # -- the stack ------------------------------------------------------------------------------------
+
+
+def backend_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """`running_stack` arguments for a fixture parametrized with "sqlite" / "postgres"."""
+    kwargs: dict[str, Any] = {"backend": request.param}
+    if request.param == "postgres":
+        kwargs["pg_dsn"] = request.getfixturevalue("pg_dsn")
+        kwargs["pg_schema"] = request.getfixturevalue("pg_schema")
+    return kwargs
 
 
 def statedb_url(backend: str, tmp_path: Path, pg_dsn: str | None, pg_schema: str | None) -> str:
@@ -389,6 +407,22 @@ class Stack:
         return (
             self.sequencer.registry.get_sample_value("zkseq_sequencer_txs_total", {"outcome": outcome}) or 0.0
         )
+
+    async def check_chain(self, hashes: Sequence[bytes], txs: Sequence[L2Transaction]) -> bytes:
+        """Every transaction of `hashes` recorded once, nonces in order per sender, the pool empty,
+        the closed batches re-executed from the genesis; returns the final state root."""
+        recorded = await self.recorded_hashes()
+        assert len(recorded) == len(set(recorded)), "a transaction was included twice"
+        assert set(recorded) == set(hashes), "a transaction was lost"
+        by_hash = {tx.tx_hash(): tx for tx in txs}
+        last_nonce: dict[bytes, int] = {}
+        for tx_hash in recorded:
+            tx = by_hash[tx_hash]
+            assert last_nonce.get(tx.sender(), -1) == tx.nonce - 1, "nonce order broken"
+            last_nonce[tx.sender()] = tx.nonce
+        stats = await self.pool_stats()
+        assert (stats.pending, stats.selected, stats.failed, stats.invalid) == (0, 0, 0, 0)
+        return await self.replay_from_genesis()
 
     async def replay_from_genesis(self) -> bytes:
         """Re-execute every closed batch from the genesis, independently of the services; check each

@@ -21,7 +21,6 @@ import signal
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from grpc import aio
@@ -35,6 +34,7 @@ from services.sequencer.limits import BatchLimits
 from services.sequencer.work import SequencerHalted
 from tests.integration.sequencer_fixtures import (
     Stack,
+    backend_kwargs,
     ensure_anvil,
     genesis_of,
     recipient,
@@ -42,29 +42,21 @@ from tests.integration.sequencer_fixtures import (
     sequencer_config,
     sequencer_env,
     sequencer_status,
+    transfers,
     wait_until,
     wallet,
 )
 from zkevm.field import bytes_to_h4
 from zkevm.state_keys import nonce_key
+from zkevm.transaction import L2Transaction
 
 pytestmark = pytest.mark.integration
 
 SENDERS = [wallet(f"restart {i}") for i in range(40)]
 
 
-def load(nonces: int) -> list[Any]:
-    return [
-        w.transfer(n, recipient(1000 + i), value=n + 1) for n in range(nonces) for i, w in enumerate(SENDERS)
-    ]
-
-
-def backend_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"backend": request.param}
-    if request.param == "postgres":
-        kwargs["pg_dsn"] = request.getfixturevalue("pg_dsn")
-        kwargs["pg_schema"] = request.getfixturevalue("pg_schema")
-    return kwargs
+def load(nonces: int) -> list[L2Transaction]:
+    return transfers(SENDERS, nonces, 1000)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -79,22 +71,6 @@ async def stack_with_executor_process(request: pytest.FixtureRequest, tmp_path: 
         tmp_path, genesis_of(SENDERS), executor_subprocess=True, **backend_kwargs(request)
     ) as s:
         yield s
-
-
-async def check_chain(stack: Stack, hashes: list[bytes], txs: list[Any]) -> None:
-    """Every transaction once, nonces in order per sender, the pool empty, the roots re-executed."""
-    recorded = await stack.recorded_hashes()
-    assert len(recorded) == len(set(recorded)), "a transaction was included twice"
-    assert set(recorded) == set(hashes), "a transaction was lost"
-    by_hash = {tx.tx_hash(): tx for tx in txs}
-    last_nonce: dict[bytes, int] = {}
-    for tx_hash in recorded:
-        tx = by_hash[tx_hash]
-        assert last_nonce.get(tx.sender(), -1) == tx.nonce - 1
-        last_nonce[tx.sender()] = tx.nonce
-    stats = await stack.pool_stats()
-    assert (stats.pending, stats.selected, stats.failed, stats.invalid) == (0, 0, 0, 0)
-    await stack.replay_from_genesis()
 
 
 async def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(stack: Stack) -> None:
@@ -158,7 +134,7 @@ async def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(stack:
     assert stack.sequencer_process is not None
     assert await stack.sequencer_process.stop(15) == 0
     stack.sequencer_process = None
-    await check_chain(stack, hashes, txs)
+    await stack.check_chain(hashes, txs)
 
 
 async def test_executor_killed_and_back(stack_with_executor_process: Stack) -> None:
@@ -202,7 +178,7 @@ async def test_executor_killed_and_back(stack_with_executor_process: Stack) -> N
     )
     assert retries > 0
     await stack.stop_sequencer()
-    await check_chain(stack, hashes, txs)
+    await stack.check_chain(hashes, txs)
 
 
 async def test_a_recorded_block_the_executor_disagrees_with_halts_at_restart(stack: Stack) -> None:

@@ -18,7 +18,6 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from grpc import aio
@@ -38,6 +37,7 @@ from tests.integration.sequencer_fixtures import (
     HASHER,
     REVERTER,
     Stack,
+    backend_kwargs,
     genesis_json,
     genesis_of,
     recipient,
@@ -59,15 +59,11 @@ FUNDER = wallet("funder")
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    kwargs: dict[str, Any] = {"backend": request.param}
-    if request.param == "postgres":
-        kwargs["pg_dsn"] = request.getfixturevalue("pg_dsn")
-        kwargs["pg_schema"] = request.getfixturevalue("pg_schema")
     genesis = genesis_of([*WALLETS, GAP, FUNDER])
     genesis = replace(
         genesis, accounts=(*genesis.accounts, GenesisAccount(POOR.address, balance=21_000 * GWEI + 1))
     )
-    async with running_stack(tmp_path, genesis, **kwargs) as s:
+    async with running_stack(tmp_path, genesis, **backend_kwargs(request)) as s:
         yield s
 
 
