@@ -38,9 +38,6 @@ from services.common.process import ServiceProcess, spawn_service
 from services.common.statedb import StateDB, open_statedb
 from services.executor.app import RunningExecutor, start_executor
 from services.executor.config import ExecutorConfig
-from services.executor.processor import BatchRequest
-from services.executor.service import Executor, LocalBackend
-from services.executor.wire import ProcessCall
 from services.hashdb.app import RunningHashDB, start_hashdb
 from services.hashdb.config import HashDBConfig
 from services.pool.app import RunningPool, start_pool
@@ -48,12 +45,12 @@ from services.pool.client import PoolClient
 from services.sequencer.app import RunningSequencer, start_sequencer
 from services.sequencer.config import SequencerConfig
 from services.sequencer.genesis import Genesis, StateDBGenesisStore, ensure_genesis
+from tests.chain_replay import replay_from_genesis
 from tests.integration.pool_fixtures import delete_prefix, free_port, pool_config, require_redis
 from tests.unit.test_executor_evm import asm
-from zkevm.field import bytes_to_h4, h4_to_bytes
-from zkevm.genesis import GenesisAccount, build_genesis
+from zkevm.field import bytes_to_h4
+from zkevm.genesis import GenesisAccount
 from zkevm.hashing import keccak256
-from zkevm.nodestore import MemoryNodeStore
 from zkevm.transaction import L2Transaction, sign_transaction
 
 CHAIN_ID = 1001
@@ -427,45 +424,7 @@ class Stack:
     async def replay_from_genesis(self) -> bytes:
         """Re-execute every closed batch from the genesis, independently of the services; check each
         batch's state root, its blocks' roots and accInputHash; return the final state root."""
-        return await asyncio.to_thread(replay_from_genesis, self.genesis, self.db())
-
-
-def replay_from_genesis(genesis: Genesis, statedb: StateDB) -> bytes:
-    store = MemoryNodeStore()
-    root = h4_to_bytes(build_genesis(genesis.accounts, store))
-    executor = Executor(LocalBackend(store))
-    batches = statedb.batches.closed_batches_after(0, 1000)
-    genesis_batch = statedb.batches.get_batch(0)
-    assert genesis_batch is not None and genesis_batch.state_root == root, "batch 0 is not the genesis"
-    acc = bytes(32)
-    for batch in batches:
-        result, _, _ = executor.process(
-            ProcessCall(
-                BatchRequest(
-                    old_state_root=root,
-                    batch_l2_data=batch.batch_l2_data,
-                    global_exit_root=batch.global_exit_root,
-                    timestamp=batch.timestamp,
-                    coinbase=batch.coinbase,
-                    chain_id=CHAIN_ID,
-                    old_acc_input_hash=acc,
-                    old_batch_num=batch.number - 1,
-                ),
-                update_merkle_tree=True,
-            )
-        )
-        assert result.new_state_root == batch.state_root, f"batch {batch.number}: state root differs"
-        assert result.new_acc_input_hash == batch.acc_input_hash, (
-            f"batch {batch.number}: accInputHash differs"
-        )
-        blocks = statedb.blocks.blocks_of_batch(batch.number)
-        included = [tx for tx in result.txs if tx.included]
-        assert [b.state_root for b in blocks] == [tx.state_root for tx in included], (
-            f"batch {batch.number}: block roots differ"
-        )
-        assert [b.tx_hash for b in blocks] == [tx.tx_hash for tx in included]
-        root, acc = result.new_state_root, result.new_acc_input_hash
-    return root
+        return await asyncio.to_thread(replay_from_genesis, self.genesis, self.db(), CHAIN_ID)
 
 
 async def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> None:

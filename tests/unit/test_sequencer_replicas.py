@@ -29,10 +29,8 @@ from services.common.config import ConfigError
 from services.common.logs import EventLogger
 from services.common.statedb import StateDB, open_statedb
 from services.common.statedb.models import Batch, Hash32, StateRoot
-from services.executor.processor import BatchRequest
 from services.executor.service import Executor as EngineExecutor
 from services.executor.service import LocalBackend
-from services.executor.wire import ProcessCall
 from services.sequencer.blocks import genesis_block
 from services.sequencer.config import SequencerConfig
 from services.sequencer.executors import (
@@ -51,6 +49,7 @@ from services.sequencer.metrics import SequencerMetrics
 from services.sequencer.ports import ExecRequest, ExecResult, ExecutorUnavailable, FlushStatus
 from services.sequencer.sequencer import Sequencer
 from services.sequencer.work import SequencerHalted
+from tests.chain_replay import replay_from_genesis
 from tests.unit.test_sequencer_engine import (
     CHAIN_ID,
     COINBASE,
@@ -620,20 +619,4 @@ async def test_the_engine_over_two_replicas_one_restarted_loses_and_repeats_noth
 
         # the recorded chain re-executes from the genesis to the same roots
         await until(lambda: len(statedb.batches.closed_batches_after(0, 100)) >= 4)
-        check = TwinExecutor(default_genesis())
-        root, acc = check.genesis_root, bytes(32)
-        for batch in statedb.batches.closed_batches_after(0, 100):
-            call = BatchRequest(
-                old_state_root=root,
-                batch_l2_data=batch.batch_l2_data,
-                global_exit_root=batch.global_exit_root,
-                timestamp=batch.timestamp,
-                coinbase=batch.coinbase,
-                chain_id=CHAIN_ID,
-                old_acc_input_hash=acc,
-                old_batch_num=batch.number - 1,
-            )
-            result, _, _ = check.engine.process(ProcessCall(call, update_merkle_tree=True))
-            assert result.new_state_root == batch.state_root, f"batch {batch.number}"
-            assert result.new_acc_input_hash == batch.acc_input_hash, f"batch {batch.number}"
-            root, acc = result.new_state_root, result.new_acc_input_hash
+        replay_from_genesis(default_genesis(), statedb, CHAIN_ID)
