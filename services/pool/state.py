@@ -2,7 +2,9 @@
 
     MemoryAccountState   a dict, for unit tests and in-process integration tests
     HashDBAccountState   the nonce and balance leaves of the state tree (spec §4.1), read with the
-                         HashDB's GetMany at the root a `StateRootSource` names
+                         HashDB's GetMany at the root a `StateRootSource` names; concurrent reads
+                         share calls (one GetMany for every account queued while calls are in
+                         flight), so under load an admission costs a fraction of a call
 
 The root is the StateDB's latest L2 state root (`StateDBLatestRoot`, with ZKSEQ_POOL_STATEDB_URL): the
 sequencer writes a block only after the HashDB reports its nodes stored, so that root can always be
@@ -16,7 +18,7 @@ stale nonce in; a lagging balance can only let a transaction in that the executo
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +26,7 @@ import grpc
 from grpc import aio
 
 from protos.hashdb.v1 import hashdb_pb2 as hashdb_pb
+from services.common.coalesce import Coalescer
 from services.common.errors import Unavailable
 from services.common.grpc_client import UnaryMethod
 from zkevm.field import H4, bytes_to_h4
@@ -126,9 +129,13 @@ def _fea(h: H4) -> hashdb_pb.Fea:
 class HashDBAccountState:
     """Nonce and balance leaves read from the HashDB (`hashdb.v1` GetMany).
 
-    Both leaves of an account are fetched in one call and kept by (root, address): the state at a
+    Both leaves of an account are fetched together and kept by (root, address): the state at a
     root never changes, so the cache is exact, and the pool's get_nonce-then-get_balance costs one
-    round trip. A new root simply misses.
+    read. A new root simply misses, and under load the root changes with every L2 block, so reads
+    are coalesced (`services.common.coalesce`): a read goes out at once while fewer than
+    `max_in_flight` GetMany calls are in flight; otherwise it waits, and when a call returns, the
+    next one carries every account queued meanwhile at one root (nonce and balance keys for each,
+    an account queued twice asked once). A call that fails fails all its readers with `Unavailable`.
     """
 
     def __init__(
@@ -137,6 +144,9 @@ class HashDBAccountState:
         roots: StateRootSource,
         timeout_s: float = 5.0,
         cache_entries: int = 65_536,
+        *,
+        max_in_flight: int = 3,
+        max_accounts_per_call: int = 256,
     ) -> None:
         self._roots = roots
         self._get_many = UnaryMethod[hashdb_pb.GetManyRequest, hashdb_pb.GetManyResponse](
@@ -144,6 +154,14 @@ class HashDBAccountState:
         )
         self._cache: OrderedDict[tuple[H4, bytes], tuple[int, int]] = OrderedDict()
         self._cache_entries = cache_entries
+        self._reads = Coalescer[H4, Address, tuple[int, int]](
+            self._read, max_in_flight=max_in_flight, max_batch=max_accounts_per_call
+        )
+
+    @property
+    def calls(self) -> int:
+        """GetMany calls made so far."""
+        return self._reads.calls
 
     async def account(self, address: Address) -> tuple[int, int]:
         """(nonce, balance) of `address` at the latest root."""
@@ -152,20 +170,30 @@ class HashDBAccountState:
         if cached is not None:
             self._cache.move_to_end((root, address))
             return cached
-        request = hashdb_pb.GetManyRequest(
-            root=_fea(root), keys=[_fea(nonce_key(address)), _fea(balance_key(address))]
-        )
+        return await self._reads.get(root, address)
+
+    async def _read(self, root: H4, addresses: Sequence[Address]) -> list[tuple[int, int] | Exception]:
+        """One GetMany at `root` for the nonce and balance of each of `addresses`."""
+        keys: list[hashdb_pb.Fea] = []
+        for address in addresses:
+            keys += (_fea(nonce_key(address)), _fea(balance_key(address)))
         try:
-            response = await self._get_many(request)
+            response = await self._get_many(hashdb_pb.GetManyRequest(root=_fea(root), keys=keys))
         except grpc.aio.AioRpcError as exc:
             raise Unavailable(
                 f"the HashDB could not read the state: {exc.code().name}: {exc.details()}"
             ) from exc
-        pair = (int(response.values[0], 16), int(response.values[1], 16))
-        self._cache[(root, address)] = pair
-        if len(self._cache) > self._cache_entries:
+        values = response.values
+        if len(values) != len(keys):
+            raise Unavailable(f"the HashDB answered {len(values)} values to {len(keys)} keys")
+        pairs: list[tuple[int, int] | Exception] = []
+        for i, address in enumerate(addresses):
+            pair = (int(values[2 * i], 16), int(values[2 * i + 1], 16))
+            self._cache[(root, address)] = pair
+            pairs.append(pair)
+        while len(self._cache) > self._cache_entries:
             self._cache.popitem(last=False)
-        return pair
+        return pairs
 
     async def get_nonce(self, address: Address) -> int:
         return (await self.account(address))[0]
