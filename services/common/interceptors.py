@@ -74,9 +74,19 @@ class ServiceInterceptor(_InterceptorBase):
                 return code
         return None
 
+    def answer(self, method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
+        """The status code and message a call of `method` that raised `exc` is answered with (and
+        the log line it gets). Also for a batch method answering each of its items as the single
+        method would."""
+        code = self._code_for(exc)
+        if code is None:
+            self._log.exception("rpc_internal_error", method=method, error=repr(exc))
+            return grpc.StatusCode.INTERNAL, f"internal error in {method}: {exc!r}"
+        self._log.debug("rpc_rejected", method=method, code=code.name, error=str(exc))
+        return code, str(exc)
+
     def _wrap(self, method: str, behavior: _UnaryHandler) -> _UnaryHandler:
         metrics = self._metrics
-        log = self._log
 
         async def serve(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             start = time.perf_counter()
@@ -87,13 +97,7 @@ class ServiceInterceptor(_InterceptorBase):
                 metrics.failed(method, code.name if isinstance(code, grpc.StatusCode) else str(code))
                 raise
             except Exception as exc:
-                mapped = self._code_for(exc)
-                if mapped is None:
-                    log.exception("rpc_internal_error", method=method, error=repr(exc))
-                    code, message = grpc.StatusCode.INTERNAL, f"internal error in {method}: {exc!r}"
-                else:
-                    log.debug("rpc_rejected", method=method, code=mapped.name, error=str(exc))
-                    code, message = mapped, str(exc)
+                code, message = self.answer(method, exc)
                 metrics.failed(method, code.name)
                 await context.abort(code, message)
             finally:

@@ -124,12 +124,14 @@ async def start_pool(
         registry = CollectorRegistry()
         metrics = PoolMetrics(registry)
         pool = Pool(store, state, config.pool_settings(), metrics, log, clock=clock)
-        handler = unary_service_handler(pb.DESCRIPTOR.services_by_name["PoolService"], PoolServicer(pool))
+        interceptor = ServiceInterceptor(RpcMetrics("pool", registry), log, ERROR_CODES)
+        servicer = PoolServicer(pool, interceptor.answer)
+        handler = unary_service_handler(pb.DESCRIPTOR.services_by_name["PoolService"], servicer)
         server = await start_grpc_server(
             GrpcServerSettings(config.grpc_host, config.grpc_port, config.max_message_bytes),
             lambda s: s.add_generic_rpc_handlers((handler,)),
             [SERVICE_NAME],
-            [ServiceInterceptor(RpcMetrics("pool", registry), log, ERROR_CODES)],
+            [interceptor],
         )
     except BaseException:
         await redis.aclose()

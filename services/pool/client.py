@@ -22,6 +22,9 @@ class PoolClient:
         self.AddTransaction = UnaryMethod[pb.AddTransactionRequest, pb.AddTransactionResponse](
             channel, path("AddTransaction"), pb.AddTransactionResponse, t
         )
+        self.AddTransactions = UnaryMethod[pb.AddTransactionsRequest, pb.AddTransactionsResponse](
+            channel, path("AddTransactions"), pb.AddTransactionsResponse, t
+        )
         self.GetReadyTransactions = UnaryMethod[
             pb.GetReadyTransactionsRequest, pb.GetReadyTransactionsResponse
         ](channel, path("GetReadyTransactions"), pb.GetReadyTransactionsResponse, t)

@@ -2,19 +2,24 @@
 
 Each method checks the request's shape (hash 32 bytes, address 20), calls `Pool`, and builds the
 response. Errors are raised (`PoolRejection`, `services.common.errors`) and turned into status codes
-by the interceptor.
+by the interceptor. AddTransactions is the exception: it runs `Pool.add` for each of its
+transactions concurrently and answers each one in its own result, with the status code and message
+the interceptor would have given AddTransaction for it (`answer`), so one call carries many
+admissions and jsonrpc can tell each sender exactly what a single call would have told it.
 """
 
 # ruff: noqa: N802  (method names are the wire contract's)
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeAlias
 
+import grpc
 from grpc import aio
 
 from protos.pool.v1 import pool_pb2 as pb
-from services.common.errors import InvalidArgument
-from services.pool.pool import Pool
+from services.common.errors import InvalidArgument, ServiceError
+from services.pool.pool import AddResult, Pool
 from services.pool.store import FailureKind, PoolTransaction, TxStatus
 from zkevm.state_keys import Address
 
@@ -43,6 +48,8 @@ def _hash(data: bytes, field: str = "hash") -> bytes:
 
 #: hashes one SelectMany / MarkIncludedMany call may name
 MAX_HASHES_PER_CALL: Final = 1000
+#: transactions one AddTransactions call may carry (pool.proto)
+MAX_TRANSACTIONS_PER_CALL: Final = 256
 
 
 def _hashes(hashes: Sequence[bytes]) -> list[bytes]:
@@ -72,15 +79,52 @@ def transaction_to_pb(tx: PoolTransaction) -> pb.PoolTransaction:
     )
 
 
+#: what a refused item of AddTransactions is answered with: its status code and message
+Answer: TypeAlias = Callable[[str, Exception], tuple[grpc.StatusCode, str]]
+
+
+def plain_answer(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """A `ServiceError`'s own code and message; anything else INTERNAL (for a servicer without
+    the interceptor's mapping)."""
+    if isinstance(exc, ServiceError):
+        return exc.code, str(exc)
+    return grpc.StatusCode.INTERNAL, f"internal error in {method}: {exc!r}"
+
+
 class PoolServicer:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, answer: Answer = plain_answer) -> None:
+        """`answer`: how AddTransactions answers an item that raised, the status code and message
+        AddTransaction's call would get (the server's `ServiceInterceptor.answer`)."""
         self._pool = pool
+        self._answer = answer
 
     async def AddTransaction(
         self, request: pb.AddTransactionRequest, context: Context
     ) -> pb.AddTransactionResponse:
         result = await self._pool.add(request.raw)
         return pb.AddTransactionResponse(hash=result.tx_hash, replaced_hash=result.replaced or b"")
+
+    async def AddTransactions(
+        self, request: pb.AddTransactionsRequest, context: Context
+    ) -> pb.AddTransactionsResponse:
+        if len(request.raw) > MAX_TRANSACTIONS_PER_CALL:
+            raise InvalidArgument(
+                f"at most {MAX_TRANSACTIONS_PER_CALL} transactions per AddTransactions call, "
+                f"got {len(request.raw)}"
+            )
+        outcomes = await asyncio.gather(*(self._pool.add(raw) for raw in request.raw), return_exceptions=True)
+        results: list[pb.AddTransactionResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, AddResult):
+                results.append(
+                    pb.AddTransactionResult(hash=outcome.tx_hash, replaced_hash=outcome.replaced or b"")
+                )
+            elif isinstance(outcome, Exception):
+                code, message = self._answer("AddTransaction", outcome)
+                results.append(pb.AddTransactionResult(code=code.value[0], message=message))
+            else:  # CancelledError and the like: the call itself ends
+                raise outcome
+        return pb.AddTransactionsResponse(results=results)
 
     async def GetReadyTransactions(
         self, request: pb.GetReadyTransactionsRequest, context: Context

@@ -835,3 +835,62 @@ async def test_metrics_count_adds_rejections_latency_and_sizes() -> None:
     assert any(
         line.startswith('zkseq_pool_rpc_duration_seconds_count{method="AddTransaction"}') for line in lines
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# AddTransactions: many admissions in one call
+
+
+async def test_add_transactions_answers_each_item_in_order_as_add_transaction_would() -> None:
+    async with running_pool(pool_config(), funded()) as pool:
+        known = ALICE.tx(0)
+        await add(pool, known)
+        raws = [
+            BOB.tx(0),
+            known,  # ALREADY_EXISTS
+            b"",  # INVALID_ARGUMENT
+            CAROL.tx(0, value=200 * ETHER),  # FAILED_PRECONDITION: insufficient funds
+            ALICE.tx(1, 3 * GWEI),
+            BOB.tx(1, GWEI - 1),  # INVALID_ARGUMENT: gas price too low
+        ]
+        response = await pool.client.AddTransactions(pb.AddTransactionsRequest(raw=raws))
+        results = list(response.results)
+        assert len(results) == len(raws)
+        assert [r.code for r in results] == [
+            grpc.StatusCode.OK.value[0],
+            grpc.StatusCode.ALREADY_EXISTS.value[0],
+            INVALID_ARGUMENT.value[0],
+            FAILED_PRECONDITION.value[0],
+            grpc.StatusCode.OK.value[0],
+            INVALID_ARGUMENT.value[0],
+        ]
+        for i in (0, 4):
+            assert results[i].hash == tx_hash(raws[i]) and results[i].replaced_hash == b""
+            assert results[i].message == ""
+        assert results[1].message == f"already known: 0x{tx_hash(known).hex()} is pending"
+        assert results[2].message == "invalid tx input: the transaction is empty"
+        assert results[3].message.startswith("insufficient funds for gas * price + value: address 0x")
+        assert results[5].message.startswith("gas price too low")
+        for i in (1, 2, 3, 5):  # the very status and message the single call gives
+            assert results[i].hash == b""
+            error = await rpc_error(add(pool, raws[i]))
+            assert (error.code().value[0], error.details()) == (results[i].code, results[i].message)
+        assert await stats(pool) == pb.PoolStats(pending=3, ready=2)
+        # the same metrics per transaction as AddTransaction's (the refusals above count twice)
+        registry = pool.running.registry
+        assert registry.get_sample_value("zkseq_pool_added_total", {"kind": "new"}) == 3
+        assert registry.get_sample_value("zkseq_pool_rejected_total", {"reason": "already_known"}) == 2
+        assert registry.get_sample_value("zkseq_pool_rejected_total", {"reason": "gas_price_too_low"}) == 2
+        # a replacement answers the hash it replaced
+        response = await pool.client.AddTransactions(pb.AddTransactionsRequest(raw=[BOB.tx(0, 5 * GWEI)]))
+        [replacement] = response.results
+        assert replacement.code == 0 and replacement.replaced_hash == tx_hash(raws[0])
+        assert list((await pool.client.AddTransactions(pb.AddTransactionsRequest())).results) == []
+
+
+async def test_add_transactions_refuses_more_than_256_items_and_adds_none(pool: PoolHarness) -> None:
+    raws = [ALICE.tx(0)] + [BOB.tx(n) for n in range(256)]
+    error = await rpc_error(pool.client.AddTransactions(pb.AddTransactionsRequest(raw=raws)))
+    assert error.code() == INVALID_ARGUMENT
+    assert error.details() == "at most 256 transactions per AddTransactions call, got 257"
+    assert await stats(pool) == pb.PoolStats()
