@@ -9,12 +9,16 @@ service never imports another service), with a deadline on every call. gRPC fail
                                                         ("nonce too low: …", "already known: …")
     anything else                                       ServerError naming the backend and code
 
+Transactions go to the pool with AddTransactions: concurrent eth_sendRawTransaction calls share
+one call (`GrpcPool`), each answered as the single AddTransaction would answer it.
+
 HashDB reads are cached by (state root, key) in a bounded LRU, and bytecode by its hash: the state
 at a root never changes, so both caches are exact (a new block's root simply misses).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
@@ -25,6 +29,7 @@ from grpc import aio
 from protos.executor.v1 import executor_pb2 as executor_pb
 from protos.hashdb.v1 import hashdb_pb2 as hashdb_pb
 from protos.pool.v1 import pool_pb2 as pool_pb
+from services.common.coalesce import Coalescer
 from services.common.grpc_client import UnaryMethod
 from services.jsonrpc.backends import Account, CallOutcome, PoolTx, UnsignedCall
 from services.jsonrpc.codec import data
@@ -54,11 +59,27 @@ _POOL_REFUSALS: Final = frozenset(
 )
 
 
-def _backend_error(backend: str, exc: grpc.aio.AioRpcError) -> RpcError:
-    code = exc.code()
+#: gRPC status codes by their number (AddTransactions answers an item with the number)
+_STATUS_BY_NUMBER: Final = {code.value[0]: code for code in grpc.StatusCode}
+#: transactions one AddTransactions call may carry (the pool's limit, pool.proto)
+MAX_TRANSACTIONS_PER_ADD: Final = 256
+
+
+def _status_error(backend: str, code: grpc.StatusCode, details: str | None) -> RpcError:
     if code in _RETRYABLE:
-        return BackendUnavailable(f"the {backend} is unavailable ({code.name}): {exc.details()}")
-    return ServerError(f"the {backend} failed ({code.name}): {exc.details()}")
+        return BackendUnavailable(f"the {backend} is unavailable ({code.name}): {details}")
+    return ServerError(f"the {backend} failed ({code.name}): {details}")
+
+
+def _backend_error(backend: str, exc: grpc.aio.AioRpcError) -> RpcError:
+    return _status_error(backend, exc.code(), exc.details())
+
+
+def _pool_add_error(code: grpc.StatusCode, details: str | None) -> RpcError:
+    """What a sender sees when the pool does not take its transaction."""
+    if code in _POOL_REFUSALS:
+        return ServerError(details or code.name.lower())
+    return _status_error("transaction pool", code, details)
 
 
 def _fea(h: H4) -> hashdb_pb.Fea:
@@ -153,12 +174,22 @@ class HashDBState:
 
 
 class GrpcPool:
-    """`TxPool` over zkseq.pool.v1.PoolService."""
+    """`TxPool` over zkseq.pool.v1.PoolService.
 
-    def __init__(self, channel: aio.Channel, timeout_s: float = 10.0) -> None:
+    Sends are coalesced (`services.common.coalesce`): a send goes out at once, as an
+    AddTransactions of one, while fewer than `max_in_flight` calls are in flight; otherwise it
+    waits, and when a call returns, the next one carries every send queued meanwhile (up to the
+    pool's 256). Each sender gets what AddTransaction would have answered it alone. A pool too old
+    to know AddTransactions (UNIMPLEMENTED) is sent AddTransaction per transaction from then on.
+    """
+
+    def __init__(self, channel: aio.Channel, timeout_s: float = 10.0, *, max_in_flight: int = 3) -> None:
         path = f"/{POOL_SERVICE}/"
         self._add = UnaryMethod[pool_pb.AddTransactionRequest, pool_pb.AddTransactionResponse](
             channel, path + "AddTransaction", pool_pb.AddTransactionResponse, timeout_s
+        )
+        self._add_many = UnaryMethod[pool_pb.AddTransactionsRequest, pool_pb.AddTransactionsResponse](
+            channel, path + "AddTransactions", pool_pb.AddTransactionsResponse, timeout_s
         )
         self._pending_nonce = UnaryMethod[pool_pb.GetPendingNonceRequest, pool_pb.GetPendingNonceResponse](
             channel, path + "GetPendingNonce", pool_pb.GetPendingNonceResponse, timeout_s
@@ -169,14 +200,53 @@ class GrpcPool:
         self._stats = UnaryMethod[pool_pb.GetPoolStatsRequest, pool_pb.PoolStats](
             channel, path + "GetPoolStats", pool_pb.PoolStats, timeout_s
         )
+        # no dedupe: the same transaction sent twice is answered twice, "already known" the second time
+        self._sends = Coalescer[None, bytes, bytes](
+            self._send, max_in_flight=max_in_flight, max_batch=MAX_TRANSACTIONS_PER_ADD, dedupe=False
+        )
+        self._batches = True
+
+    @property
+    def calls(self) -> int:
+        """Calls made to add transactions so far."""
+        return self._sends.calls
 
     async def add(self, raw: bytes) -> bytes:
+        return await self._sends.get(None, raw)
+
+    async def _send(self, _: None, raws: Sequence[bytes]) -> list[bytes | Exception]:
+        if self._batches:
+            try:
+                response = await self._add_many(pool_pb.AddTransactionsRequest(raw=raws))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise _backend_error("transaction pool", exc) from exc
+                self._batches = False
+            else:
+                if len(response.results) != len(raws):
+                    raise ServerError(
+                        f"the transaction pool answered {len(response.results)} results "
+                        f"to {len(raws)} transactions"
+                    )
+                return [
+                    r.hash
+                    if r.code == 0
+                    else _pool_add_error(_STATUS_BY_NUMBER.get(r.code, grpc.StatusCode.UNKNOWN), r.message)
+                    for r in response.results
+                ]
+        outcomes = await asyncio.gather(*(self._add_one(raw) for raw in raws), return_exceptions=True)
+        answers: list[bytes | Exception] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+            answers.append(outcome)
+        return answers
+
+    async def _add_one(self, raw: bytes) -> bytes:
         try:
             response = await self._add(pool_pb.AddTransactionRequest(raw=raw))
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in _POOL_REFUSALS:
-                raise ServerError(exc.details() or exc.code().name.lower()) from exc
-            raise _backend_error("transaction pool", exc) from exc
+            raise _pool_add_error(exc.code(), exc.details()) from exc
         return response.hash
 
     async def pending_nonce(self, address: bytes) -> int:
