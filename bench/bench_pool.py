@@ -8,7 +8,11 @@ One run prints:
     (decode, sender recovery, hash, record: CPU), `Pool.add` in process (rules + one Lua script per
     transaction, no gRPC), gRPC's own ceiling (health Checks through the same server from the
     same client), and AddTransaction over gRPC from a second process with --concurrency calls in
-    flight (the figure that matters), with its latency percentiles.
+    flight (the figure that matters), with its latency percentiles;
+  * from the same run and process, as many other senders' transfers sent the way jsonrpc sends
+    them: --concurrency senders at once through its coalescing pool client (AddTransactions, a few
+    calls in flight, the sends queued meanwhile sharing the next call), with the transactions per
+    call and the latency percentiles.
 
 The pool serves from this process with an in-memory account state (every sender funded), on a
 redis-server of its own (appendonly yes, appendfsync everysec: the production setting). Every
@@ -19,6 +23,7 @@ Usage: python bench/bench_pool.py [--senders N] [--nonces N] [--concurrency N]
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import platform
@@ -28,6 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,6 +46,8 @@ from prometheus_client import CollectorRegistry
 
 from protos.pool.v1 import pool_pb2 as pb
 from services.common.logs import EventLogger
+from services.jsonrpc.errors import RpcError
+from services.jsonrpc.grpc_backends import GrpcPool
 from services.pool.app import start_pool
 from services.pool.client import PoolClient
 from services.pool.config import PoolConfig
@@ -64,9 +72,9 @@ def sender_key(i: int) -> bytes:
     return keccak256(f"zkseq bench_pool sender {i}".encode())
 
 
-def presigned(senders: int, nonces: int) -> list[bytes]:
+def presigned(senders: int, nonces: int, first_sender: int = 0) -> list[bytes]:
     """Transfers interleaved by nonce (every sender's nonce 0, then every nonce 1 ...), prices varied."""
-    keys = [sender_key(i) for i in range(senders)]
+    keys = [sender_key(first_sender + i) for i in range(senders)]
     return [
         sign_transaction(
             nonce=nonce,
@@ -147,6 +155,7 @@ async def redis_set_rate(url: str, seconds: float, concurrency: int) -> tuple[in
 
 
 def funded_state(senders: int) -> MemoryAccountState:
+    """Senders 0 … `senders` - 1 at nonce 0, each with a million ether."""
     state = MemoryAccountState()
     for i in range(senders):
         address = sign_transaction(
@@ -191,27 +200,58 @@ async def pool_add_in_process(
 
 
 @dataclass(frozen=True, slots=True)
-class ClientResult:
-    #: gRPC's own ceiling: health Checks/s through the same server, channel and concurrency
-    noop_per_s: float
+class Sends:
     accepted: int
     rejected: int
     seconds: float
     latencies_ms: list[float]
     first_error: str
+    #: calls the sends took
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    #: gRPC's own ceiling: health Checks/s through the same server, channel and concurrency
+    noop_per_s: float
+    single: Sends
+    coalesced: Sends
+
+
+async def send_all(raws: list[bytes], concurrency: int, send: Callable[[bytes], Awaitable[object]]) -> Sends:
+    """Every transaction of `raws` through `send`, `concurrency` senders at once, each awaiting its own."""
+    latencies: list[float] = []
+    accepted = rejected = 0
+    first_error = ""
+    queue = iter(raws)
+
+    async def worker() -> None:
+        nonlocal accepted, rejected, first_error
+        for raw in queue:
+            t0 = time.perf_counter()
+            try:
+                await send(raw)
+                accepted += 1
+            except (grpc.aio.AioRpcError, RpcError) as exc:
+                rejected += 1
+                first_error = first_error or repr(exc)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Sends(accepted, rejected, time.perf_counter() - start, latencies, first_error, calls=len(raws))
 
 
 def client_process(port: int, senders: int, nonces: int, concurrency: int, out: Connection) -> None:
-    """The load: sign everything first (not timed), then send with `concurrency` calls in flight."""
+    """The load: sign everything first (not timed), then send `senders` × `nonces` transfers with
+    `concurrency` AddTransaction calls in flight, then as many of `senders` other senders through
+    jsonrpc's coalescing client with `concurrency` senders at once."""
     raws = presigned(senders, nonces)
+    others = presigned(senders, nonces, first_sender=senders)
     out.send("signed")
     out.recv()  # go
 
     async def run() -> ClientResult:
-        latencies: list[float] = []
-        accepted = rejected = 0
-        first_error = ""
-        queue = iter(raws)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             client = PoolClient(channel, timeout_s=30)
             health = health_pb2_grpc.HealthStub(channel)
@@ -225,22 +265,13 @@ def client_process(port: int, senders: int, nonces: int, concurrency: int, out: 
             await asyncio.gather(*(checker() for _ in range(concurrency)))
             noop_per_s = len(raws) / (time.perf_counter() - start)
 
-            async def worker() -> None:
-                nonlocal accepted, rejected, first_error
-                for raw in queue:
-                    t0 = time.perf_counter()
-                    try:
-                        await client.AddTransaction(pb.AddTransactionRequest(raw=raw))
-                        accepted += 1
-                    except grpc.aio.AioRpcError as exc:
-                        rejected += 1
-                        first_error = first_error or f"{exc.code().name}: {exc.details()}"
-                    latencies.append((time.perf_counter() - t0) * 1000)
-
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            seconds = time.perf_counter() - start
-        return ClientResult(noop_per_s, accepted, rejected, seconds, latencies, first_error)
+            single = await send_all(
+                raws, concurrency, lambda raw: client.AddTransaction(pb.AddTransactionRequest(raw=raw))
+            )
+            coalescing = GrpcPool(channel, timeout_s=30)
+            coalesced = await send_all(others, concurrency, coalescing.add)
+            coalesced = dataclasses.replace(coalesced, calls=coalescing.calls)
+        return ClientResult(noop_per_s, single, coalesced)
 
     out.send(asyncio.run(run()))
 
@@ -248,6 +279,13 @@ def client_process(port: int, senders: int, nonces: int, concurrency: int, out: 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency(sends: Sends) -> str:
+    ms = sends.latencies_ms
+    return (
+        f"latency p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms"
+    )
 
 
 async def main() -> None:
@@ -299,7 +337,9 @@ async def main() -> None:
             print(f"  Pool.add in process, {args.concurrency} at once (rules + Lua)       {rate(n, secs)}")
             server.flush()
 
-            running = await start_pool(bench_config(server.url), state, background=False)
+            running = await start_pool(
+                bench_config(server.url), funded_state(2 * args.senders), background=False
+            )
             try:
                 ctx = multiprocessing.get_context("spawn")
                 parent, child = ctx.Pipe()
@@ -319,7 +359,8 @@ async def main() -> None:
                 stats = await running.pool.counts()
             finally:
                 await running.stop()
-            add_rate = result.accepted / result.seconds
+            single, coalesced = result.single, result.coalesced
+            add_rate = single.accepted / single.seconds
             print(
                 f"  gRPC's own ceiling: health Check from that process      "
                 f"{result.noop_per_s:>10,.0f}/s   (no Redis, no validation)"
@@ -327,19 +368,26 @@ async def main() -> None:
             print(
                 f"  AddTransaction over gRPC from a second process,\n"
                 f"    {args.concurrency} in flight, accepted                              "
-                f"{rate(result.accepted, result.seconds)}"
+                f"{rate(single.accepted, single.seconds)}"
                 f"   ({add_rate / set_rate:.0%} of Redis SET/s, "
                 f"{add_rate / result.noop_per_s:.0%} of health Check/s)"
             )
+            print(f"    {latency(single)}")
+            coalesced_rate = coalesced.accepted / coalesced.seconds
+            per_call = coalesced.accepted / max(coalesced.calls, 1)
             print(
-                f"    latency p50 {percentile(result.latencies_ms, 0.5):.2f} ms, "
-                f"p99 {percentile(result.latencies_ms, 0.99):.2f} ms, max {max(result.latencies_ms):.2f} ms"
+                f"  AddTransactions, jsonrpc's coalescing client from that process,\n"
+                f"    {args.concurrency} senders at once, accepted                        "
+                f"{rate(coalesced.accepted, coalesced.seconds)}"
+                f"   ({coalesced_rate / add_rate:.2f}× AddTransaction; "
+                f"{coalesced.calls:,} calls, {per_call:.1f} transactions per call)"
             )
-            if result.rejected or stats.pending != n:
-                raise SystemExit(
-                    f"{result.rejected} rejected, {stats.pending} of {n} pending; "
-                    f"first error: {result.first_error}"
-                )
+            print(f"    {latency(coalesced)}")
+            for name, sends in (("AddTransaction", single), ("AddTransactions", coalesced)):
+                if sends.rejected:
+                    raise SystemExit(f"{name}: {sends.rejected} rejected; first error: {sends.first_error}")
+            if stats.pending != 2 * n:
+                raise SystemExit(f"{stats.pending} of {2 * n} transactions are pending")
         finally:
             server.stop()
 
