@@ -11,7 +11,10 @@
      chain (StateDB:       state (HashDB:     pool (gRPC:       calls ──▶ executor (gRPC:
      blocks, txs,          nonce, balance,    sendRaw, pending  ProcessBatch with `from`,
      receipts, logs,       code, storage      nonce, pending    tree not updated) for
-     batches)              at a block root)   transactions)     eth_call / estimateGas
+     batches)              at a block root)   transactions;     eth_call / estimateGas
+                                              concurrent sends
+                                              share one
+                                              AddTransactions)
 
 Modules
 -------

@@ -7,7 +7,9 @@ zkseq_pool_transactions{status}               pool size by status: pending, sele
                                               refreshed every STATS_INTERVAL_S
 zkseq_pool_added_total{kind}                  accepted transactions: new, replacement
 zkseq_pool_rejected_total{reason}             rejected transactions by rule (validation.Rule)
-zkseq_pool_add_duration_seconds               one AddTransaction: validation, state read, store
+zkseq_pool_add_duration_seconds               one transaction's admission (AddTransaction, or an
+                                              item of AddTransactions): validation, state
+                                              read, store
 zkseq_pool_marked_total{outcome}              sequencer reports: selected, included, failed,
                                               requeued (failed for nonce / balance), invalid
 zkseq_pool_expired_total                      live transactions failed as expired

@@ -1,8 +1,9 @@
 """The pool's domain logic: admission, the sequencer's view, the outcomes it reports, expiry.
 
-    AddTransaction ─▶ Pool.add ─▶ check_transaction (rules 1–9, no I/O)
-                                ─▶ AccountStateReader: nonce, balance      (rule 13 decided here)
-                                ─▶ RedisPoolStore.add: one Lua script       (rules 10–15, atomic)
+    AddTransaction  ─▶ Pool.add ─▶ check_transaction (rules 1–9, no I/O)
+    AddTransactions ─▶ Pool.add     ─▶ AccountStateReader: nonce, balance  (rule 13 decided here;
+      (each item, concurrently)        the HashDB reader shares GetMany calls between admissions)
+                                    ─▶ RedisPoolStore.add: one Lua script   (rules 10–15, atomic)
 
 The store does the bookkeeping (store.py has the data model and the state machine); this class
 turns its outcomes into the errors callers see, keeps the metrics, and runs the two background
