@@ -115,10 +115,8 @@ class Pool:
     async def _add(self, raw: bytes) -> AddResult:
         limits = self.settings.limits
         checked = check_transaction(raw, limits)
-        # one after the other: two tasks per transaction cost more than the reads of the memory twin,
-        # and the HashDB reader answers the second from the leaf pair the first one fetched
-        state_nonce = await self.state.get_nonce(checked.sender)
-        balance = await self.state.get_balance(checked.sender)
+        # nonce and balance at one state: the latest root can move between two separate reads
+        state_nonce, balance = await self.state.account(checked.sender)
         if checked.tx.nonce > MAX_POOL_NONCE:
             raise rejection_nonce_too_high(checked.tx.nonce, state_nonce, limits.nonce_window)
         funds = funds_problem(checked, balance)

@@ -55,6 +55,9 @@ class MemoryAccountState:
     async def get_balance(self, address: Address) -> int:
         return self._accounts.get(address, (0, 0))[1]
 
+    async def account(self, address: Address) -> tuple[int, int]:
+        return self._accounts.get(address, (0, 0))
+
 
 class StateRootSource(Protocol):
     async def latest_state_root(self) -> H4: ...

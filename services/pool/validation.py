@@ -167,6 +167,10 @@ class AccountStateReader(Protocol):
 
     async def get_balance(self, address: Address) -> int: ...
 
+    async def account(self, address: Address) -> tuple[int, int]:
+        """(nonce, balance) read together, at one state."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PoolLimits:
