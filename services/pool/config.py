@@ -17,6 +17,11 @@ Variables (each with the prefix ZKSEQ_POOL_), their defaults, and what they mean
                                                       the sender's next nonce on
     MAX_TXS                  1024                     zkevm-node GlobalQueue: live transactions
     MAX_TXS_PER_ACCOUNT      64                       live transactions per sender
+    MAX_TXS_WITH_GAP         MAX_TXS / 2              a transaction behind a nonce gap (its sender's
+                                                      previous nonce is neither next nor waiting)
+                                                      is accepted only while fewer live
+                                                      transactions wait: the rest of the pool stays
+                                                      for transactions that can run
     MAX_TX_BYTES             100132                   zkevm-node MaxTxBytesSize
     MAX_TX_DATA_BYTES        100000                   zkevm-node MaxTxDataBytesSize
     MAX_TX_GAS               30000000                 largest gasLimit (the batch gas limit, spec §6.1)
@@ -72,6 +77,8 @@ class PoolConfig:
     nonce_window: int = 64
     max_txs: int = 1024
     max_txs_per_account: int = 64
+    #: None: half of max_txs
+    max_txs_with_gap: int | None = None
     max_tx_bytes: int = 100_132
     max_tx_data_bytes: int = 100_000
     max_tx_gas: int = MAX_TX_GAS_LIMIT
@@ -117,6 +124,8 @@ class PoolConfig:
             else:
                 if not is_field_h4(state_root):
                     env.problem("STATE_ROOT", f"{root_text} has a limb that is not a Goldilocks element")
+        max_txs = env.integer("MAX_TXS", d.max_txs, minimum=1)
+        max_txs_with_gap = env.integer("MAX_TXS_WITH_GAP", -1, minimum=0, maximum=max_txs)  # -1: unset
         config = cls(
             grpc_host=grpc_host,
             grpc_port=grpc_port,
@@ -129,8 +138,9 @@ class PoolConfig:
             chain_id=env.integer("CHAIN_ID", d.chain_id, minimum=1, maximum=2**64 - 1),
             min_gas_price_wei=env.integer("MIN_GAS_PRICE_WEI", d.min_gas_price_wei, minimum=0),
             nonce_window=env.integer("NONCE_WINDOW", d.nonce_window, minimum=1, maximum=1_000_000),
-            max_txs=env.integer("MAX_TXS", d.max_txs, minimum=1),
+            max_txs=max_txs,
             max_txs_per_account=env.integer("MAX_TXS_PER_ACCOUNT", d.max_txs_per_account, minimum=1),
+            max_txs_with_gap=max_txs_with_gap if max_txs_with_gap >= 0 else None,
             max_tx_bytes=env.integer("MAX_TX_BYTES", d.max_tx_bytes, minimum=1),
             max_tx_data_bytes=env.integer("MAX_TX_DATA_BYTES", d.max_tx_data_bytes, minimum=0),
             max_tx_gas=env.integer("MAX_TX_GAS", d.max_tx_gas, minimum=21_000, maximum=MAX_TX_GAS_LIMIT),
@@ -164,6 +174,7 @@ class PoolConfig:
             nonce_window=self.nonce_window,
             max_txs=self.max_txs,
             max_txs_per_account=self.max_txs_per_account,
+            max_txs_with_gap=self.max_txs // 2 if self.max_txs_with_gap is None else self.max_txs_with_gap,
             max_tx_bytes=self.max_tx_bytes,
             max_tx_data_bytes=self.max_tx_data_bytes,
             max_tx_gas=self.max_tx_gas,

@@ -42,6 +42,7 @@ from services.pool.validation import (
     rejection_nonce_too_high,
     rejection_nonce_too_low,
     rejection_pool_full,
+    rejection_pool_full_gap,
     rejection_selected,
     rejection_underpriced,
 )
@@ -127,6 +128,7 @@ class Pool:
             nonce_window=limits.nonce_window,
             max_txs=limits.max_txs,
             max_txs_per_account=limits.max_txs_per_account,
+            max_txs_with_gap=limits.max_txs_with_gap,
             now_ms=self._now_ms(),
         )
         if isinstance(outcome, AddConflict):
@@ -159,6 +161,8 @@ class Pool:
                 return rejection_underpriced(nonce, c.other_hash, c.other_gas_price, checked.tx.gas_price)
             case Conflict.POOL_FULL:
                 return rejection_pool_full(c.count, limits)
+            case Conflict.POOL_FULL_GAP:
+                return rejection_pool_full_gap(nonce, c.next_nonce, c.count, limits)
             case Conflict.ACCOUNT_FULL:
                 return rejection_account_full(checked.sender, c.count, limits)
 

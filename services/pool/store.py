@@ -123,6 +123,8 @@ class Conflict(StrEnum):
     SELECTED = "selected"
     UNDERPRICED = "underpriced"
     POOL_FULL = "pool_full"
+    #: behind a nonce gap, and the pool holds `max_txs_with_gap` or more live transactions
+    POOL_FULL_GAP = "pool_full_gap"
     ACCOUNT_FULL = "account_full"
 
 
@@ -166,7 +168,7 @@ class AddConflict:
     #: SELECTED / UNDERPRICED: the transaction holding the nonce, and its gas price
     other_hash: bytes = b""
     other_gas_price: int = 0
-    #: POOL_FULL / ACCOUNT_FULL: the live transactions counted
+    #: POOL_FULL / POOL_FULL_GAP / ACCOUNT_FULL: the live transactions counted
     count: int = 0
     #: ALREADY_KNOWN: the status it has
     status: TxStatus | None = None
@@ -295,7 +297,7 @@ end
 """
 
 # ARGV: P hash from nonce gp64 order64 gas ep raw rec now state_nonce funds_ok window max_txs
-#       max_per_account account_ttl
+#       max_per_account account_ttl max_with_gap
 _ADD = r"""
 local h, from, nonce_s = ARGV[2], ARGV[3], ARGV[4]
 local nonce = tonumber(nonce_s)
@@ -323,6 +325,9 @@ if old then
 else
   local live = redis.call('ZCARD', P .. 'pending') + redis.call('ZCARD', P .. 'selected')
   if live >= tonumber(ARGV[15]) then return {'pool_full', fmt(live)} end
+  if nonce > nxt and live >= tonumber(ARGV[18]) and redis.call('HEXISTS', acct, fmt(nonce - 1)) == 0 then
+    return {'pool_full_gap', fmt(live), fmt(nxt)}
+  end
   local mine = redis.call('HLEN', acct) - redis.call('HEXISTS', acct, 'next')
   if mine >= tonumber(ARGV[16]) then return {'account_full', fmt(mine)} end
 end
@@ -583,6 +588,7 @@ class RedisPoolStore:
         max_txs: int,
         max_txs_per_account: int,
         now_ms: int,
+        max_txs_with_gap: int | None = None,
     ) -> Added | AddConflict:
         """Insert (or replace) atomically, or refuse by the pool-side rules 10–15 (validation.py)."""
         tx = checked.tx
@@ -604,6 +610,7 @@ class RedisPoolStore:
             str(max_txs),
             str(max_txs_per_account),
             self._account_ttl,
+            str(max_txs if max_txs_with_gap is None else max_txs_with_gap),
         )
         kind = _text(reply[0])
         if kind == "added":
@@ -618,6 +625,8 @@ class RedisPoolStore:
             )
         if conflict in (Conflict.POOL_FULL, Conflict.ACCOUNT_FULL):
             return AddConflict(conflict, count=int(reply[1]))
+        if conflict is Conflict.POOL_FULL_GAP:
+            return AddConflict(conflict, count=int(reply[1]), next_nonce=int(reply[2]))
         if conflict is Conflict.ALREADY_KNOWN:
             return AddConflict(conflict, status=TxStatus(_text(reply[1])))
         return AddConflict(conflict)

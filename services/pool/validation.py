@@ -30,7 +30,12 @@ Rules that need only the bytes come first (no I/O). The others need the sender's
                                       price at least as high (a replacement must pay more); or it
                                       is already selected for a batch
     15 txpool is full                 MAX_TXS (1024) live transactions, or MAX_TXS_PER_ACCOUNT (64)
-                                      from this sender (a replacement never counts against either)
+                                      from this sender (a replacement never counts against either);
+                                      or a transaction behind a nonce gap (nonce above the next
+                                      one, the nonce before it not waiting) while MAX_TXS_WITH_GAP
+                                      (512) or more wait: without it, a burst whose earlier nonces
+                                      were refused fills the pool with transactions that cannot run
+                                      until they expire (3 h), and every sender is refused meanwhile
 
 The sender's next nonce is the larger of the state nonce and the pool's own (one past the last
 nonce reported included). The funds check is uint256 arithmetic, so Python decides it
@@ -183,6 +188,8 @@ class PoolLimits:
     #: zkevm-node `GlobalQueue`: live (pending + selected) transactions in the pool
     max_txs: int = 1024
     max_txs_per_account: int = 64
+    #: live transactions above which one behind a nonce gap is refused (zkseq's own rule)
+    max_txs_with_gap: int = 512
     #: zkevm-node `MaxTxBytesSize` / `MaxTxDataBytesSize`
     max_tx_bytes: int = 100_132
     max_tx_data_bytes: int = 100_000
@@ -306,6 +313,15 @@ def rejection_selected(nonce: int, old_hash: bytes) -> PoolRejection:
 
 def rejection_pool_full(live: int, limits: PoolLimits) -> PoolRejection:
     return reject(Rule.POOL_FULL, f"{live} transactions are waiting, the limit is {limits.max_txs}")
+
+
+def rejection_pool_full_gap(nonce: int, next_nonce: int, live: int, limits: PoolLimits) -> PoolRejection:
+    return reject(
+        Rule.POOL_FULL,
+        f"nonce {nonce} leaves a gap (the sender's next nonce is {next_nonce} and nonce {nonce - 1} is "
+        f"not waiting): with {live} transactions waiting, at least {limits.max_txs_with_gap}, only "
+        "transactions without a gap are accepted",
+    )
 
 
 def rejection_account_full(sender: Address, live: int, limits: PoolLimits) -> PoolRejection:

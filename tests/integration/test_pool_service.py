@@ -318,6 +318,32 @@ async def test_rule_txpool_is_full() -> None:
         await add(pool, CAROL.tx(0))
 
 
+async def test_rule_txpool_is_full_for_a_nonce_gap() -> None:
+    """Past MAX_TXS_WITH_GAP live transactions, one that could not run (the nonce before it is not
+    waiting) is refused, so that a burst whose first nonces were refused cannot fill the pool with
+    transactions that never run; ones without a gap are still accepted up to MAX_TXS."""
+    async with running_pool(pool_config(max_txs=4, max_txs_with_gap=2), funded()) as pool:
+        await add(pool, ALICE.tx(0))
+        await add(pool, BOB.tx(2))  # a gap (BOB's next nonce is 0), accepted: 1 waiting, below 2
+        await add(pool, CAROL.tx(0))
+        await rejected(
+            pool,
+            BOB.tx(5),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "txpool is full: nonce 5 leaves a gap (the sender's next nonce is 0 and nonce 4 is not "
+            "waiting): with 3 transactions waiting, at least 2, only transactions without a gap are "
+            "accepted",
+        )
+        assert (await stats(pool)).pending == 3
+        await add(pool, BOB.tx(3))  # right after a waiting one: no gap
+        full = "txpool is full: 4 transactions are waiting"
+        await rejected(pool, ALICE.tx(1), grpc.StatusCode.RESOURCE_EXHAUSTED, full)
+        # room again: the gap rule only applies from 2 waiting on
+        for raw in (ALICE.tx(0), CAROL.tx(0), BOB.tx(2)):
+            await pool.client.MarkInvalid(pb.MarkInvalidRequest(hash=tx_hash(raw), reason="test"))
+        await add(pool, CAROL.tx(7))
+
+
 async def test_rule_txpool_is_full_for_an_account() -> None:
     async with running_pool(pool_config(max_txs_per_account=2), funded()) as pool:
         await add(pool, ALICE.tx(0))

@@ -25,6 +25,7 @@ def test_defaults_are_the_reference_ones() -> None:
         100_000,
     )
     assert limits.min_gas_price_wei == 10**9 and limits.max_tx_gas == 30_000_000
+    assert limits.max_txs_with_gap == 512  # half of MAX_TXS
     assert config.pool_settings() == PoolSettings()
 
 
@@ -53,6 +54,15 @@ def test_settings_are_read() -> None:
     )
     settings = config.pool_settings()
     assert (settings.tx_lifetime_s, settings.default_ready_limit) == (60, 50)
+
+
+def test_the_gap_limit_follows_max_txs_unless_set() -> None:
+    env = {"ZKSEQ_POOL_STATE_ROOT": ROOT, "ZKSEQ_POOL_MAX_TXS": "100"}
+    assert PoolConfig.from_env(env).limits().max_txs_with_gap == 50
+    assert PoolConfig.from_env({**env, "ZKSEQ_POOL_MAX_TXS_WITH_GAP": "0"}).limits().max_txs_with_gap == 0
+    with pytest.raises(ConfigError) as error:
+        PoolConfig.from_env({**env, "ZKSEQ_POOL_MAX_TXS_WITH_GAP": "101"})
+    assert "ZKSEQ_POOL_MAX_TXS_WITH_GAP" in str(error.value)
 
 
 def test_every_problem_is_reported_at_once() -> None:
