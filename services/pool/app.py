@@ -82,13 +82,20 @@ class RunningPool:
 def connect_redis(config: PoolConfig) -> aioredis.Redis:
     """A client whose commands are retried (3 times, backing off up to 0.5 s) when the connection
     fails: after a Redis restart the first use of each pooled connection fails that way. A script
-    that ran but whose reply was lost runs again; every script is safe to repeat (store.py)."""
-    return aioredis.Redis.from_url(
+    that ran but whose reply was lost runs again; every script is safe to repeat (store.py).
+
+    At most REDIS_MAX_CONNECTIONS connections; a command finding all of them busy waits up to
+    REDIS_TIMEOUT_S for one (then UNAVAILABLE). redis-py's own pool fails at once past 100
+    ("Too many connections"), which a burst of concurrent admissions reaches."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         config.redis_url,
+        max_connections=config.redis_max_connections,
+        timeout=config.redis_timeout_s,
         socket_timeout=config.redis_timeout_s,
         socket_connect_timeout=config.redis_timeout_s,
         retry=Retry(ExponentialWithJitterBackoff(base=0.008, cap=0.512), retries=3),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def start_pool(

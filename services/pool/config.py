@@ -8,7 +8,10 @@ Variables (each with the prefix ZKSEQ_POOL_), their defaults, and what they mean
     REDIS_URL                redis://127.0.0.1:6379/0 the Redis that holds the pool (run it with
                                                       appendonly yes: the pool is only as durable
                                                       as Redis's AOF)
-    REDIS_TIMEOUT_S          5                        socket timeout of every Redis call
+    REDIS_TIMEOUT_S          5                        socket timeout of every Redis call, and the
+                                                      longest wait for a free connection
+    REDIS_MAX_CONNECTIONS    64                       connections to Redis at most; more commands
+                                                      at once wait for one
     KEY_PREFIX               zkseq:{pool}:            prefix of every key (keep a {hash tag} in it
                                                       for Redis Cluster: one pool = one slot)
     CHAIN_ID                 1001                     the L2 chain id EIP-155 transactions must carry
@@ -71,6 +74,7 @@ class PoolConfig:
     metrics_enabled: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = 5.0
+    redis_max_connections: int = 64
     key_prefix: str = DEFAULT_PREFIX
     chain_id: int = 1001
     min_gas_price_wei: int = 1_000_000_000
@@ -134,6 +138,9 @@ class PoolConfig:
             metrics_enabled=env.boolean("METRICS_ENABLED", d.metrics_enabled),
             redis_url=env.string("REDIS_URL", d.redis_url),
             redis_timeout_s=env.number("REDIS_TIMEOUT_S", d.redis_timeout_s, minimum=0.01),
+            redis_max_connections=env.integer(
+                "REDIS_MAX_CONNECTIONS", d.redis_max_connections, minimum=1, maximum=10_000
+            ),
             key_prefix=env.string("KEY_PREFIX", d.key_prefix),
             chain_id=env.integer("CHAIN_ID", d.chain_id, minimum=1, maximum=2**64 - 1),
             min_gas_price_wei=env.integer("MIN_GAS_PRICE_WEI", d.min_gas_price_wei, minimum=0),

@@ -920,3 +920,14 @@ async def test_add_transactions_refuses_more_than_256_items_and_adds_none(pool: 
     assert error.code() == INVALID_ARGUMENT
     assert error.details() == "at most 256 transactions per AddTransactions call, got 257"
     assert await stats(pool) == pb.PoolStats()
+
+
+async def test_more_admissions_at_once_than_redis_connections_wait_for_one() -> None:
+    """One AddTransactions of 180 items runs 180 admissions at once; with 4 Redis connections each
+    waits for a free one and every item is accepted (redis-py's own pool refuses past its limit,
+    100, with "Too many connections", which a full AddTransactions reached)."""
+    async with running_pool(pool_config(redis_max_connections=4), funded()) as pool:
+        raws = [sender.tx(nonce) for nonce in range(60) for sender in (ALICE, BOB, CAROL)]
+        response = await pool.client.AddTransactions(pb.AddTransactionsRequest(raw=raws))
+        assert [r.message for r in response.results if r.code] == []
+        assert (await stats(pool)).pending == 180
