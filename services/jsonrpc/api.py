@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from services.common.statedb.models import Address, Hash32, L2Block, LogFilter
-from services.jsonrpc.backends import BatchReader, ChainReader, StateReader, TxPool
+from services.jsonrpc.backends import BatchReader, ChainReader, MinedBlock, StateReader, TxPool
 from services.jsonrpc.calls import Calls
 from services.jsonrpc.codec import (
     Json,
@@ -225,33 +225,29 @@ class EthApi:
 
     # -- blocks and transactions ------------------------------------------------------------------
 
-    async def _block_json(self, block: L2Block | None, full: bool) -> Json:
-        if block is None:
-            return None
-        return block_view(block, await self.chain.block_txs(block), full)
+    # A block with its transactions is one chain read (tag, block, transactions, receipts, logs).
 
     async def get_block_by_number(self, number: BlockNumber, full: bool) -> Json:
         if number is BlockTag.PENDING:
             latest = await self.chain.latest_block_number()
             block = None if latest is None else await self.chain.block(latest)
             return None if block is None else pending_block_view(block, int(self.clock()))
-        resolved = await self._number(number)
-        return await self._block_json(None if resolved is None else await self.chain.block(resolved), full)
+        mined = await self.chain.mined_block(number)
+        return None if mined is None else block_view(mined.block, mined.txs, full)
 
     async def get_block_by_hash(self, block_hash: bytes, full: bool) -> Json:
-        return await self._block_json(await self.chain.block_by_hash(block_hash), full)
-
-    async def _tx_count(self, block: L2Block | None) -> Json:
-        return None if block is None else quantity(len(await self.chain.block_txs(block)))
+        mined = await self.chain.mined_block_by_hash(block_hash)
+        return None if mined is None else block_view(mined.block, mined.txs, full)
 
     async def get_block_tx_count_by_number(self, number: BlockNumber) -> Json:
         if number is BlockTag.PENDING:
             return quantity(await self.pool.pending_count())
-        resolved = await self._number(number)
-        return await self._tx_count(None if resolved is None else await self.chain.block(resolved))
+        mined = await self.chain.mined_block(number)
+        return None if mined is None else quantity(len(mined.txs))
 
     async def get_block_tx_count_by_hash(self, block_hash: bytes) -> Json:
-        return await self._tx_count(await self.chain.block_by_hash(block_hash))
+        mined = await self.chain.mined_block_by_hash(block_hash)
+        return None if mined is None else quantity(len(mined.txs))
 
     async def get_uncle_count_by_number(self, number: BlockNumber) -> Json:
         resolved = await self._number(number)
@@ -268,18 +264,17 @@ class EthApi:
         pooled = await self.pool.pending_tx(tx_hash)
         return None if pooled is None else pool_tx_view(pooled, tx_hash)
 
-    async def _tx_at(self, block: L2Block | None, index: int) -> Json:
-        if block is None:
+    @staticmethod
+    def _tx_at(mined: MinedBlock | None, index: int) -> Json:
+        if mined is None or index >= len(mined.txs):
             return None
-        txs = await self.chain.block_txs(block)
-        return tx_view(txs[index].tx, block.hash) if index < len(txs) else None
+        return tx_view(mined.txs[index].tx, mined.block.hash)
 
     async def get_tx_by_block_number_and_index(self, number: BlockNumber, index: int) -> Json:
-        resolved = await self._number(number)
-        return await self._tx_at(None if resolved is None else await self.chain.block(resolved), index)
+        return self._tx_at(await self.chain.mined_block(number), index)
 
     async def get_tx_by_block_hash_and_index(self, block_hash: bytes, index: int) -> Json:
-        return await self._tx_at(await self.chain.block_by_hash(block_hash), index)
+        return self._tx_at(await self.chain.mined_block_by_hash(block_hash), index)
 
     async def get_transaction_receipt(self, tx_hash: bytes) -> Json:
         mined = await self.chain.mined_tx(tx_hash)

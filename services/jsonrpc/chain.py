@@ -1,9 +1,11 @@
 """`StateDBChain`: the chain and batch readers over the StateDB repositories.
 
 The repositories are synchronous (one database transaction per call); every read here runs on a
-worker thread (`asyncio.to_thread`), and a read that needs several repository calls (a block with
-its receipts and logs) makes them all in one hop. The repository subsets used are declared below,
-so any implementation with these methods will do (the SQL ones, over SQLite or PostgreSQL).
+worker thread (`asyncio.to_thread`), and a read that needs several repository calls (a tag resolved,
+then its block) makes them all in one hop. A block with its transactions, receipts and logs is one
+repository call of a fixed number of set queries (`block_contents`), whatever it holds. The
+repository subsets used are declared below, so any implementation with these methods will do (the
+SQL ones, over SQLite or PostgreSQL).
 
 "safe" and "finalized"
 ----------------------
@@ -23,6 +25,7 @@ from typing import Protocol, TypeVar
 from services.common.statedb.errors import DatabaseUnavailable, QueryLimitExceeded, StateDBError
 from services.common.statedb.models import (
     Batch,
+    BlockContents,
     Hash32,
     L2Block,
     L2Tx,
@@ -32,7 +35,7 @@ from services.common.statedb.models import (
     VerifiedBatch,
     VirtualBatch,
 )
-from services.jsonrpc.backends import BatchView, BlockLog, MinedTx
+from services.jsonrpc.backends import BatchView, BlockLog, MinedBlock, MinedTx
 from services.jsonrpc.errors import BackendUnavailable, InvalidParams, ServerError
 from services.jsonrpc.params import BlockTag
 
@@ -43,12 +46,13 @@ class BlockRepository(Protocol):
     def latest_block_number(self) -> int | None: ...
     def block_by_number(self, number: int) -> L2Block | None: ...
     def block_by_hash(self, block_hash: Hash32) -> L2Block | None: ...
-    def blocks_of_batch(self, batch_number: int) -> list[L2Block]: ...
-    def txs_of_block(self, number: int) -> list[L2Tx]: ...
     def tx_by_hash(self, tx_hash: Hash32) -> L2Tx | None: ...
     def receipt_by_hash(self, tx_hash: Hash32) -> Receipt | None: ...
     def logs_of_tx(self, tx_hash: Hash32) -> list[Log]: ...
     def get_logs(self, log_filter: LogFilter) -> list[Log]: ...
+    def block_contents(self, number: int) -> BlockContents | None: ...
+    def block_contents_by_hash(self, block_hash: Hash32) -> BlockContents | None: ...
+    def batch_contents(self, batch_number: int) -> list[BlockContents]: ...
 
 
 class BatchRepository(Protocol):
@@ -124,12 +128,25 @@ class StateDBChain:
         return await self._read(lambda: self._block_txs(block))
 
     def _block_txs(self, block: L2Block) -> list[MinedTx]:
-        mined = []
-        for tx in self._blocks.txs_of_block(block.number):
-            item = self._mined(tx, block.hash)
-            if item is not None:
-                mined.append(item)
-        return mined
+        contents = self._blocks.block_contents(block.number)
+        return [] if contents is None else list(_mined_block(contents).txs)
+
+    async def mined_block(self, number: int | BlockTag) -> MinedBlock | None:
+        def read() -> MinedBlock | None:
+            resolved = number if isinstance(number, int) else self._tagged(number)
+            if resolved is None:
+                return None
+            contents = self._blocks.block_contents(resolved)
+            return None if contents is None else _mined_block(contents)
+
+        return await self._read(read)
+
+    async def mined_block_by_hash(self, block_hash: bytes) -> MinedBlock | None:
+        def read() -> MinedBlock | None:
+            contents = self._blocks.block_contents_by_hash(Hash32(block_hash))
+            return None if contents is None else _mined_block(contents)
+
+        return await self._read(read)
 
     def _mined(self, tx: L2Tx, block_hash: bytes) -> MinedTx | None:
         receipt = self._blocks.receipt_by_hash(tx.hash)
@@ -184,8 +201,9 @@ class StateDBChain:
             batch = self._batches.get_batch(number)
             if batch is None:
                 return None
-            blocks = self._blocks.blocks_of_batch(number)
-            txs = [mined for block in blocks for mined in self._block_txs(block)]
+            contents = [_mined_block(c) for c in self._blocks.batch_contents(number)]
+            blocks = [c.block for c in contents]
+            txs = [mined for c in contents for mined in c.txs]
             virtual = self._virtual.get(number)
             verified = self._verified.get(number)
             return BatchView(
@@ -197,6 +215,14 @@ class StateDBChain:
             )
 
         return await self._read(read)
+
+
+def _mined_block(contents: BlockContents) -> MinedBlock:
+    block_hash = contents.block.hash
+    return MinedBlock(
+        contents.block,
+        tuple(MinedTx(m.tx, m.receipt, m.logs, block_hash) for m in contents.txs),
+    )
 
 
 def _newest_marked(latest: int, is_marked: Callable[[int], bool]) -> int:

@@ -20,6 +20,7 @@ from services.common.statedb import (
     L2Block,
     L2Tx,
     Log,
+    LogFilter,
     Receipt,
     SqlBlockRepository,
     StateDB,
@@ -29,13 +30,14 @@ from services.common.statedb import (
     open_statedb,
 )
 from services.jsonrpc.api import ApiSettings, EthApi
-from services.jsonrpc.backends import CallOutcome, UnsignedCall
+from services.jsonrpc.backends import CallOutcome, MinedTx, UnsignedCall
 from services.jsonrpc.calls import Calls
 from services.jsonrpc.chain import StateDBChain
 from services.jsonrpc.codec import Json
 from services.jsonrpc.dispatch import Dispatcher, MethodRegistry
 from services.jsonrpc.headers import Header, ordered_trie_root, receipt_rlp
 from services.jsonrpc.memory import MemoryAccount, MemoryPool, MemoryState
+from services.jsonrpc.views import block_view
 from zkevm.batch import acc_input_hash, batch_hash_data
 from zkevm.hashing import keccak256
 from zkevm.rlp import encode_bytes, encode_list, encode_uint
@@ -463,6 +465,38 @@ async def test_blocks_by_tag_number_and_hash(env: Env) -> None:
     genesis = await env.rpc("eth_getBlockByNumber", "0x0", True)
     assert genesis["transactions"] == [] and genesis["logsBloom"] == hx(bytes(256))
     assert genesis["transactionsRoot"] == "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
+
+
+def former_block_view(statedb: StateDB, block: L2Block, full: bool) -> Json:
+    """The block's view built as before the one-read path: its transactions, then each one's
+    receipt and logs, read one row at a time."""
+    rows = statedb.blocks
+    txs = []
+    for tx in rows.txs_of_block(block.number):
+        receipt = rows.receipt_by_hash(tx.hash)
+        assert receipt is not None
+        txs.append(MinedTx(tx, receipt, tuple(rows.logs_of_tx(tx.hash)), block.hash))
+    return block_view(block, txs, full)
+
+
+async def test_block_reads_answer_byte_for_byte_as_the_per_row_reads(env: Env) -> None:
+    blocks = env.writer.blocks
+    # genesis (no transaction), plain transfers, a call with two logs, a creation, a revert, one log
+    logs_per_block = [len(env.statedb.blocks.get_logs(LogFilter(b.number, b.number))) for b in blocks]
+    assert logs_per_block == [0, 0, 2, 0, 0, 1]
+    for block in blocks:
+        for full in (False, True):
+            expected = orjson.dumps(former_block_view(env.statedb, block, full))
+            by_number = await env.rpc("eth_getBlockByNumber", hex(block.number), full)
+            by_hash = await env.rpc("eth_getBlockByHash", hx(block.hash), full)
+            assert orjson.dumps(by_number) == expected and orjson.dumps(by_hash) == expected
+        count = await env.rpc("eth_getBlockTransactionCountByNumber", hex(block.number))
+        assert count == hex(len(env.statedb.blocks.txs_of_block(block.number)))
+        first = await env.rpc("eth_getTransactionByBlockHashAndIndex", hx(block.hash), "0x0")
+        assert (first is None) == (block.tx_hash is None)
+        assert first is None or first["hash"] == hx(block.tx_hash or b"")
+    latest = await env.rpc("eth_getBlockByNumber", "latest", True)
+    assert orjson.dumps(latest) == orjson.dumps(former_block_view(env.statedb, blocks[-1], True))
 
 
 async def test_pending_block_is_the_empty_child_of_the_latest(env: Env) -> None:
