@@ -20,6 +20,7 @@ test_jsonrpc_clients.py checks all three).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -64,6 +65,9 @@ from services.jsonrpc.views import (
 )
 from zkevm.hashing import keccak256
 
+#: how many built block views (by block hash and `full`) are kept for repeated reads
+BLOCK_VIEW_CACHE_ENTRIES: Final = 256
+
 NO_FEE_MARKET: Final = (
     "zkseq has no EIP-1559 fee market: send legacy (type 0) transactions priced with eth_gasPrice"
 )
@@ -90,6 +94,7 @@ class EthApi:
         pool: TxPool,
         calls: Calls,
         clock: Callable[[], float] = time.time,
+        block_view_cache_entries: int = BLOCK_VIEW_CACHE_ENTRIES,
     ) -> None:
         self.settings = settings
         self.chain = chain
@@ -98,6 +103,12 @@ class EthApi:
         self.pool = pool
         self.calls = calls
         self.clock = clock
+        # A block's view is a function of its hash (which commits to its header and transactions)
+        # and `full`; views are never changed once built, so a repeated read (clients polling the
+        # newest block, a block fetched by number then by hash) reuses it. Still read from the
+        # StateDB first, so a block that is gone is not served.
+        self._block_views: OrderedDict[tuple[bytes, bool], Json] = OrderedDict()
+        self._block_view_entries = block_view_cache_entries
 
     def register(self, registry: MethodRegistry) -> None:
         address = Param("address", parse_address)
@@ -227,17 +238,29 @@ class EthApi:
 
     # A block with its transactions is one chain read (tag, block, transactions, receipts, logs).
 
+    def _block_view(self, mined: MinedBlock | None, full: bool) -> Json:
+        if mined is None:
+            return None
+        key = (bytes(mined.block.hash), full)
+        view = self._block_views.get(key)
+        if view is not None:
+            self._block_views.move_to_end(key)
+            return view
+        view = block_view(mined.block, mined.txs, full)
+        self._block_views[key] = view
+        if len(self._block_views) > self._block_view_entries:
+            self._block_views.popitem(last=False)
+        return view
+
     async def get_block_by_number(self, number: BlockNumber, full: bool) -> Json:
         if number is BlockTag.PENDING:
             latest = await self.chain.latest_block_number()
             block = None if latest is None else await self.chain.block(latest)
             return None if block is None else pending_block_view(block, int(self.clock()))
-        mined = await self.chain.mined_block(number)
-        return None if mined is None else block_view(mined.block, mined.txs, full)
+        return self._block_view(await self.chain.mined_block(number), full)
 
     async def get_block_by_hash(self, block_hash: bytes, full: bool) -> Json:
-        mined = await self.chain.mined_block_by_hash(block_hash)
-        return None if mined is None else block_view(mined.block, mined.txs, full)
+        return self._block_view(await self.chain.mined_block_by_hash(block_hash), full)
 
     async def get_block_tx_count_by_number(self, number: BlockNumber) -> Json:
         if number is BlockTag.PENDING:
