@@ -3,19 +3,25 @@
 A StateDB (a SQLite file by default, or --statedb-url) holds --blocks blocks of one signed transfer
 each, written as the sequencer writes them. The same JSON-RPC batches of --batch
 eth_getBlockByNumber(n, false) calls that `zkseq load` sends to follow the chain go through the
-server's dispatcher (no HTTP) over two chain readers, in alternating rounds:
+server's dispatcher (no HTTP) over four servers, in alternating rounds:
 
-  * one-read   the server's `StateDBChain`: the tag, the block, its transactions with receipts and
-               its logs in one worker-thread hop (three set queries)
+  * one-read   as served: the tag, the block, its transactions with receipts and its logs in one
+               read (three set queries), the reads of one JSON-RPC batch grouped into one
+               worker-thread hop, and the built view reused when the same block is read again
+               (--latest: every read is of the newest block; without it the reads cycle through
+               more blocks than the cache keeps, so every read builds its view)
+  * ungrouped  the same, one worker-thread hop per read
+  * uncached   the same, without the view cache
   * former     the former reads, rebuilt here from the repository's per-row methods: a hop for the
                block, then one for its transactions, each with its receipt and logs read one by one
-               (1 + 3 per transaction queries)
+               (1 + 3 per transaction queries), no view cache
 
-The answers of both must be equal byte for byte (checked once before timing). Printed per path: CPU
+The answers of all must be equal byte for byte (checked once before timing). Printed per path: CPU
 seconds of this process (all threads) per read and reads per second of wall time, the median of
 the rounds (the machine may be shared).
 
-Usage: python bench/bench_jsonrpc_blocks.py [--blocks 2000] [--reads 20000] [--batch 32] [--full]
+Usage: python bench/bench_jsonrpc_blocks.py [--blocks 2000] [--reads 5000] [--batch 32] [--full]
+                                          [--latest] [--statedb-url URL]
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -40,9 +48,10 @@ from services.common.statedb import (
     SqlBlockRepository,
     StateDB,
     StateRoot,
+    Transaction,
     open_statedb,
 )
-from services.jsonrpc.api import ApiSettings, EthApi
+from services.jsonrpc.api import BLOCK_VIEW_CACHE_ENTRIES, ApiSettings, EthApi
 from services.jsonrpc.backends import CallOutcome, MinedBlock, MinedTx, UnsignedCall
 from services.jsonrpc.calls import Calls
 from services.jsonrpc.chain import StateDBChain
@@ -135,7 +144,13 @@ class FormerChain(StateDBChain):
     """The block reads as they were before the one-read path: several hops, per-row queries."""
 
     def __init__(self, statedb: StateDB) -> None:
-        super().__init__(statedb.blocks, statedb.batches, statedb.virtual_batches, statedb.verified_batches)
+        super().__init__(
+            statedb.blocks,
+            statedb.batches,
+            statedb.virtual_batches,
+            statedb.verified_batches,
+            group_reads=False,
+        )
         self._rows = statedb.blocks
 
     def _former_txs(self, block: L2Block) -> list[MinedTx]:
@@ -159,7 +174,7 @@ class NoExecutor:
         raise AssertionError("the benchmark makes no calls")
 
 
-def dispatcher(chain: StateDBChain) -> Dispatcher:
+def dispatcher(chain: StateDBChain, view_cache: int = BLOCK_VIEW_CACHE_ENTRIES) -> Dispatcher:
     state = MemoryState()
     api = EthApi(
         ApiSettings(1001, 10**9, "bench"),
@@ -168,13 +183,14 @@ def dispatcher(chain: StateDBChain) -> Dispatcher:
         state=state,
         pool=MemoryPool(),
         calls=Calls(NoExecutor(), state),
+        block_view_cache_entries=view_cache,
     )
     registry = MethodRegistry()
     api.register(registry)
     return Dispatcher(registry)
 
 
-def bodies(blocks: int, reads: int, batch: int, full: bool) -> list[bytes]:
+def bodies(blocks: int, reads: int, batch: int, full: bool, latest: bool) -> list[bytes]:
     out = []
     for start in range(0, reads, batch):
         calls = [
@@ -182,12 +198,41 @@ def bodies(blocks: int, reads: int, batch: int, full: bool) -> list[bytes]:
                 "jsonrpc": "2.0",
                 "id": i,
                 "method": "eth_getBlockByNumber",
-                "params": [hex(1 + n % blocks), full],
+                "params": ["latest" if latest else hex(1 + n % blocks), full],
             }
             for i, n in enumerate(range(start, min(reads, start + batch)))
         ]
         out.append(orjson.dumps(calls))
     return out
+
+
+async def count_work(server: Dispatcher, body: bytes) -> tuple[int, int]:
+    """Worker-thread hops and SQL statements of one request body (counted on a separate pass)."""
+    counts = {"hops": 0, "queries": 0}
+    loop = asyncio.get_running_loop()
+    methods = {name: getattr(Transaction, name) for name in ("fetchone", "fetchall")}
+
+    def counted_hop(executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        counts["hops"] += 1
+        return type(loop).run_in_executor(loop, executor, func, *args)
+
+    def counted(method: Callable[..., Any]) -> Callable[..., Any]:
+        def query(self: Transaction, *args: Any) -> Any:
+            counts["queries"] += 1  # the reads of one body run one at a time on worker threads
+            return method(self, *args)
+
+        return query
+
+    loop.run_in_executor = counted_hop  # type: ignore[method-assign, assignment]
+    for name, method in methods.items():
+        setattr(Transaction, name, counted(method))
+    try:
+        await server.handle(body)
+    finally:
+        del loop.run_in_executor  # back to the class's method
+        for name, method in methods.items():
+            setattr(Transaction, name, method)
+    return counts["hops"], counts["queries"]
 
 
 async def run(server: Dispatcher, requests: list[bytes]) -> tuple[float, float]:
@@ -204,31 +249,48 @@ async def main(args: argparse.Namespace) -> None:
         try:
             write_chain(statedb, args.blocks)
             blocks = SqlBlockRepository(statedb.database)
+
+            def chain(group_reads: bool) -> StateDBChain:
+                return StateDBChain(
+                    blocks,
+                    statedb.batches,
+                    statedb.virtual_batches,
+                    statedb.verified_batches,
+                    group_reads=group_reads,
+                )
+
             servers = {
-                "one-read": dispatcher(
-                    StateDBChain(blocks, statedb.batches, statedb.virtual_batches, statedb.verified_batches)
-                ),
-                "former": dispatcher(FormerChain(statedb)),
+                "one-read": dispatcher(chain(group_reads=True)),
+                "ungrouped": dispatcher(chain(group_reads=False)),
+                "uncached": dispatcher(chain(group_reads=True), view_cache=0),
+                "former": dispatcher(FormerChain(statedb), view_cache=0),
             }
-            requests = bodies(args.blocks, args.reads, args.batch, args.full)
+            requests = bodies(args.blocks, args.reads, args.batch, args.full, args.latest)
             answers = {name: await server.handle(requests[0]) for name, server in servers.items()}
-            if answers["one-read"] != answers["former"]:
-                raise SystemExit("the two paths answer differently")
+            if len(set(answers.values())) != 1:
+                raise SystemExit("the paths answer differently")
+            calls = orjson.loads(requests[0])
+            work = {name: await count_work(server, requests[0]) for name, server in servers.items()}
             rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
             for _ in range(args.rounds):
                 for name, server in servers.items():
                     rounds[name].append(await run(server, requests))
         finally:
             statedb.close()
+    which = f"{'latest' if args.latest else 'n'}, {str(args.full).lower()}"
     print(
-        f"eth_getBlockByNumber(n, {str(args.full).lower()}) × {args.reads} per round, {args.rounds} rounds "
-        f"per path (alternating), batches of {args.batch}, {args.blocks} one-transfer blocks, "
-        f"{url.split(':')[0]}; median round:"
+        f"eth_getBlockByNumber({which}) × {args.reads} per round, {args.rounds} rounds per path "
+        f"(alternating), batches of {args.batch}, {args.blocks} one-transfer blocks, {url.split(':')[0]}; "
+        "median round:"
     )
     for name, timings in rounds.items():
         cpu = statistics.median(c for c, _ in timings)
         wall = statistics.median(w for _, w in timings)
-        print(f"  {name:9} {cpu / args.reads * 1e6:7.1f} µs CPU per read  {args.reads / wall:7.0f} reads/s")
+        hops, queries = (n / len(calls) for n in work[name])
+        print(
+            f"  {name:9} {cpu / args.reads * 1e6:7.1f} µs CPU per read  {args.reads / wall:7.0f} reads/s  "
+            f"{hops:.2f} worker hops and {queries:.1f} SQL statements per read"
+        )
 
 
 if __name__ == "__main__":
@@ -240,5 +302,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--full", action="store_true", help="full transaction objects")
+    parser.add_argument(
+        "--latest", action="store_true", help='every read is of "latest" (one block, repeated)'
+    )
     parser.add_argument("--statedb-url", default=None)
     asyncio.run(main(parser.parse_args()))

@@ -7,6 +7,12 @@ repository call of a fixed number of set queries (`block_contents`), whatever it
 repository subsets used are declared below, so any implementation with these methods will do (the
 SQL ones, over SQLite or PostgreSQL).
 
+Point reads issued in the same turn of the event loop (the calls of one JSON-RPC batch: `zkseq load`
+follows the chain with batches of eth_getBlockByNumber) run one after another in one worker-thread
+hop rather than one hop each: a hop costs more CPU (thread wake-ups both ways) than a point read of
+the StateDB. Reads that may be long (eth_getLogs, a whole batch) keep a hop of their own, so they
+never hold the others up.
+
 "safe" and "finalized"
 ----------------------
 As in zkevm-node, "safe" is the newest L2 block whose batch is virtual (sequenced on L1) and
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from services.common.statedb.errors import DatabaseUnavailable, QueryLimitExceeded, StateDBError
 from services.common.statedb.models import (
@@ -73,6 +79,60 @@ class VerifiedBatchRepository(Protocol):
     def is_block_verified(self, l2_block_number: int) -> bool: ...
 
 
+#: a read waiting for its group's hop, with the future its caller awaits
+_Waiting = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+
+
+class _ReadGroups:
+    """Reads submitted during one turn of the event loop, run together in one worker-thread hop."""
+
+    def __init__(self) -> None:
+        self._waiting: list[_Waiting] = []
+
+    def submit(self, read: Callable[[], _T]) -> asyncio.Future[_T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._start, loop)
+        self._waiting.append((read, future))
+        return future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._waiting = self._waiting, []
+        hop = loop.run_in_executor(None, _run_all, [read for read, _ in group])
+        hop.add_done_callback(lambda finished: _settle(group, finished))
+
+
+def _run_all(reads: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    """Each read's value, or the exception it raised (one read failing does not fail the others)."""
+    outcomes: list[tuple[bool, Any]] = []
+    for read in reads:
+        try:
+            outcomes.append((True, read()))
+        except Exception as exc:  # handed to its own caller, which translates it
+            outcomes.append((False, exc))
+    return outcomes
+
+
+def _settle(
+    group: list[tuple[Callable[[], Any], asyncio.Future[Any]]],
+    finished: asyncio.Future[list[tuple[bool, Any]]],
+) -> None:
+    if finished.cancelled() or finished.exception() is not None:
+        failure = finished.exception() if not finished.cancelled() else None
+        for _, future in group:
+            if not future.done():
+                future.set_exception(failure or RuntimeError("the read was cancelled"))
+        return
+    for (_, future), (ok, value) in zip(group, finished.result(), strict=True):
+        if future.done():  # its caller gave up waiting
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class StateDBChain:
     """`ChainReader` and `BatchReader` over the StateDB; safe to share between tasks."""
 
@@ -82,15 +142,22 @@ class StateDBChain:
         batches: BatchRepository,
         virtual_batches: VirtualBatchRepository,
         verified_batches: VerifiedBatchRepository,
+        *,
+        group_reads: bool = True,
     ) -> None:
         self._blocks = blocks
         self._batches = batches
         self._virtual = virtual_batches
         self._verified = verified_batches
+        self._groups = _ReadGroups() if group_reads else None
 
-    async def _read(self, read: Callable[[], _T]) -> _T:
+    async def _read(self, read: Callable[[], _T], *, alone: bool = False) -> _T:
+        """`read` on a worker thread, with its StateDB errors as the RPC errors callers see; grouped
+        with the other point reads of this turn of the event loop unless `alone`."""
         try:
-            return await asyncio.to_thread(read)
+            if alone or self._groups is None:
+                return await asyncio.to_thread(read)
+            return await self._groups.submit(read)
         except QueryLimitExceeded as exc:
             raise InvalidParams(str(exc)) from exc
         except DatabaseUnavailable as exc:
@@ -173,7 +240,7 @@ class StateDBChain:
                 hashes[number] = block.hash if block is not None else bytes(32)
             return [BlockLog(log, hashes[log.block_number]) for log in logs]
 
-        return await self._read(read)
+        return await self._read(read, alone=True)
 
     # -- BatchReader ------------------------------------------------------------------------------
 
@@ -214,7 +281,7 @@ class StateDBChain:
                 verify_tx_hash=None if verified is None else verified.l1_tx_hash,
             )
 
-        return await self._read(read)
+        return await self._read(read, alone=True)
 
 
 def _mined_block(contents: BlockContents) -> MinedBlock:
