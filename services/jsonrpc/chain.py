@@ -87,10 +87,13 @@ class _ReadGroups:
     """Reads submitted during one turn of the event loop, run together in one worker-thread hop."""
 
     def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[_Waiting] = []
 
     def submit(self, read: Callable[[], _T]) -> asyncio.Future[_T]:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run one per test): nothing of the old one is kept
+            self._loop, self._waiting = loop, []
         future: asyncio.Future[_T] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._start, loop)
@@ -98,8 +101,16 @@ class _ReadGroups:
         return future
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return
         group, self._waiting = self._waiting, []
-        hop = loop.run_in_executor(None, _run_all, [read for read, _ in group])
+        try:
+            hop = loop.run_in_executor(None, _run_all, [read for read, _ in group])
+        except RuntimeError as exc:  # the executor is shut down (the loop is closing)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
         hop.add_done_callback(lambda finished: _settle(group, finished))
 
 

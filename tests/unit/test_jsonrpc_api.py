@@ -587,6 +587,14 @@ async def test_a_read_whose_caller_gave_up_does_not_disturb_its_group(env: Env) 
     assert await chain.latest_block_number() == 5  # the next group runs as usual
 
 
+async def test_a_group_submitted_while_the_loop_shuts_down_fails_instead_of_hanging(env: Env) -> None:
+    sdb = env.statedb
+    chain = StateDBChain(sdb.blocks, sdb.batches, sdb.virtual_batches, sdb.verified_batches)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        await asyncio.wait_for(chain.latest_block_number(), 30)  # a guard: the bug hangs
+
+
 async def test_pending_block_is_the_empty_child_of_the_latest(env: Env) -> None:
     pending = await env.rpc("eth_getBlockByNumber", "pending", False)
     assert set(pending) == BLOCK_FIELDS
