@@ -20,12 +20,13 @@ test_jsonrpc_clients.py checks all three).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from services.common.statedb.models import Address, Hash32, L2Block, LogFilter
-from services.jsonrpc.backends import BatchReader, ChainReader, StateReader, TxPool
+from services.jsonrpc.backends import BatchReader, ChainReader, MinedBlock, StateReader, TxPool
 from services.jsonrpc.calls import Calls
 from services.jsonrpc.codec import (
     Json,
@@ -64,6 +65,9 @@ from services.jsonrpc.views import (
 )
 from zkevm.hashing import keccak256
 
+#: how many built block views (by block hash and `full`) are kept for repeated reads
+BLOCK_VIEW_CACHE_ENTRIES: Final = 256
+
 NO_FEE_MARKET: Final = (
     "zkseq has no EIP-1559 fee market: send legacy (type 0) transactions priced with eth_gasPrice"
 )
@@ -90,6 +94,7 @@ class EthApi:
         pool: TxPool,
         calls: Calls,
         clock: Callable[[], float] = time.time,
+        block_view_cache_entries: int = BLOCK_VIEW_CACHE_ENTRIES,
     ) -> None:
         self.settings = settings
         self.chain = chain
@@ -98,6 +103,12 @@ class EthApi:
         self.pool = pool
         self.calls = calls
         self.clock = clock
+        # A block's view is a function of its hash (which commits to its header and transactions)
+        # and `full`; views are never changed once built, so a repeated read (clients polling the
+        # newest block, a block fetched by number then by hash) reuses it. Still read from the
+        # StateDB first, so a block that is gone is not served.
+        self._block_views: OrderedDict[tuple[bytes, bool], Json] = OrderedDict()
+        self._block_view_entries = block_view_cache_entries
 
     def register(self, registry: MethodRegistry) -> None:
         address = Param("address", parse_address)
@@ -225,33 +236,41 @@ class EthApi:
 
     # -- blocks and transactions ------------------------------------------------------------------
 
-    async def _block_json(self, block: L2Block | None, full: bool) -> Json:
-        if block is None:
+    # A block with its transactions is one chain read (tag, block, transactions, receipts, logs).
+
+    def _block_view(self, mined: MinedBlock | None, full: bool) -> Json:
+        if mined is None:
             return None
-        return block_view(block, await self.chain.block_txs(block), full)
+        key = (bytes(mined.block.hash), full)
+        view = self._block_views.get(key)
+        if view is not None:
+            self._block_views.move_to_end(key)
+            return view
+        view = block_view(mined.block, mined.txs, full)
+        self._block_views[key] = view
+        if len(self._block_views) > self._block_view_entries:
+            self._block_views.popitem(last=False)
+        return view
 
     async def get_block_by_number(self, number: BlockNumber, full: bool) -> Json:
         if number is BlockTag.PENDING:
             latest = await self.chain.latest_block_number()
             block = None if latest is None else await self.chain.block(latest)
             return None if block is None else pending_block_view(block, int(self.clock()))
-        resolved = await self._number(number)
-        return await self._block_json(None if resolved is None else await self.chain.block(resolved), full)
+        return self._block_view(await self.chain.mined_block(number), full)
 
     async def get_block_by_hash(self, block_hash: bytes, full: bool) -> Json:
-        return await self._block_json(await self.chain.block_by_hash(block_hash), full)
-
-    async def _tx_count(self, block: L2Block | None) -> Json:
-        return None if block is None else quantity(len(await self.chain.block_txs(block)))
+        return self._block_view(await self.chain.mined_block_by_hash(block_hash), full)
 
     async def get_block_tx_count_by_number(self, number: BlockNumber) -> Json:
         if number is BlockTag.PENDING:
             return quantity(await self.pool.pending_count())
-        resolved = await self._number(number)
-        return await self._tx_count(None if resolved is None else await self.chain.block(resolved))
+        mined = await self.chain.mined_block(number)
+        return None if mined is None else quantity(len(mined.txs))
 
     async def get_block_tx_count_by_hash(self, block_hash: bytes) -> Json:
-        return await self._tx_count(await self.chain.block_by_hash(block_hash))
+        mined = await self.chain.mined_block_by_hash(block_hash)
+        return None if mined is None else quantity(len(mined.txs))
 
     async def get_uncle_count_by_number(self, number: BlockNumber) -> Json:
         resolved = await self._number(number)
@@ -268,18 +287,17 @@ class EthApi:
         pooled = await self.pool.pending_tx(tx_hash)
         return None if pooled is None else pool_tx_view(pooled, tx_hash)
 
-    async def _tx_at(self, block: L2Block | None, index: int) -> Json:
-        if block is None:
+    @staticmethod
+    def _tx_at(mined: MinedBlock | None, index: int) -> Json:
+        if mined is None or index >= len(mined.txs):
             return None
-        txs = await self.chain.block_txs(block)
-        return tx_view(txs[index].tx, block.hash) if index < len(txs) else None
+        return tx_view(mined.txs[index].tx, mined.block.hash)
 
     async def get_tx_by_block_number_and_index(self, number: BlockNumber, index: int) -> Json:
-        resolved = await self._number(number)
-        return await self._tx_at(None if resolved is None else await self.chain.block(resolved), index)
+        return self._tx_at(await self.chain.mined_block(number), index)
 
     async def get_tx_by_block_hash_and_index(self, block_hash: bytes, index: int) -> Json:
-        return await self._tx_at(await self.chain.block_by_hash(block_hash), index)
+        return self._tx_at(await self.chain.mined_block_by_hash(block_hash), index)
 
     async def get_transaction_receipt(self, tx_hash: bytes) -> Json:
         mined = await self.chain.mined_tx(tx_hash)

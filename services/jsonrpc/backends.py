@@ -37,6 +37,14 @@ class MinedTx:
 
 
 @dataclass(frozen=True, slots=True)
+class MinedBlock:
+    """A block of the trusted chain with its transactions (receipts and logs included), in order."""
+
+    block: L2Block
+    txs: tuple[MinedTx, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BlockLog:
     """A log with the hash of its block (logs are stored by block number)."""
 
@@ -58,6 +66,12 @@ class ChainReader(Protocol):
 
     async def block_txs(self, block: L2Block) -> list[MinedTx]:
         """The block's transactions in order, with receipts and logs."""
+
+    async def mined_block(self, number: int | BlockTag) -> MinedBlock | None:
+        """A block by number or tag (as `tagged_block_number`; `pending` reads as `latest`) with its
+        transactions, receipts and logs, in one read."""
+
+    async def mined_block_by_hash(self, block_hash: bytes) -> MinedBlock | None: ...
 
     async def mined_tx(self, tx_hash: bytes) -> MinedTx | None: ...
 

@@ -58,7 +58,7 @@ from services.sequencesender.config import SequenceSenderConfig
 from services.sequencesender.ethtxmanager_client import GrpcTxManager
 from services.sequencesender.l1 import Web3L1
 from services.sequencesender.metrics import SequenceSenderMetrics
-from services.sequencesender.ports import TxStatus
+from services.sequencesender.ports import L1Unavailable, TxStatus
 from services.sequencesender.watcher import L1Watcher, WatcherSettings
 from tests.unit.test_sequencesender_twins import L2_COINBASE, ChainBuilder, state_root
 from zkevm.batch import Hash32
@@ -367,6 +367,49 @@ async def test_a_wrong_local_acc_input_hash_raises_the_alarm_and_stops_sequencin
     finally:
         sender.send(signal.SIGTERM)
         assert await sender.wait(15) == 0
+
+
+async def test_web3l1_reads_agree_with_web3s_contract_calls(setup: Setup) -> None:
+    """The plain JSON-RPC reads (eth_abi-encoded views, one batch per sequenced state) answer what
+    web3's contract machinery answers, at the pinned block too; failures are L1Unavailable."""
+    setup.close(2)
+    batches = [setup.statedb.batches.get_batch(n) for n in (1, 2)]
+    data = encode_sequence_batches(
+        [BatchData(b.batch_l2_data, b.global_exit_root, b.timestamp) for b in batches if b], L2_COINBASE
+    )
+    send_transaction(setup.w3, ANVIL_TEST_KEYS[SEQUENCER], to=setup.deployment.rollup, data=data)
+    l1 = Web3L1(setup.anvil.rpc_url, setup.deployment.rollup)
+    try:
+        state = await l1.sequenced_state()
+        number = state.block_number
+        assert number == setup.w3.eth.block_number
+        assert state.last_batch_sequenced == setup.rollup.last_batch_sequenced(number) == 2
+        assert state.acc_input_hash == setup.rollup.sequenced_batch(2, number).acc_input_hash
+        assert state.last_timestamp == setup.rollup.last_timestamp(number) > 0
+        assert state.last_force_batch_sequenced == setup.rollup.last_force_batch_sequenced(number)
+        assert await l1.sequenced_batch(1, number) == setup.rollup.sequenced_batch(1, number)
+        assert await l1.trusted_sequencer() == anvil_test_address(SEQUENCER)
+        manager = await l1.global_exit_root_manager()
+        assert manager == Web3.to_checksum_address(setup.deployment.global_exit_root_manager)
+        block = setup.w3.eth.get_block(number)
+        header = await l1.header(number)
+        assert header is not None and header.number == number and header.hash == bytes(block["hash"])
+        assert header.parent_hash == bytes(block["parentHash"]) and header.timestamp == block["timestamp"]
+        assert (await l1.latest_header()).number >= number and await l1.head_number() >= number
+        assert await l1.header(number + 1000) is None
+    finally:
+        await l1.close()
+
+    not_a_rollup = Web3L1(setup.anvil.rpc_url, anvil_test_address(USER))  # an account without code
+    unreachable = Web3L1("http://127.0.0.1:9", setup.deployment.rollup, timeout_s=2)
+    try:
+        with pytest.raises(L1Unavailable, match=r"trustedSequencer\(\): the answer '0x' does not decode"):
+            await not_a_rollup.trusted_sequencer()
+        with pytest.raises(L1Unavailable, match=r"^eth_blockNumber: ClientConnectorError"):
+            await unreachable.sequenced_state()
+    finally:
+        await not_a_rollup.close()
+        await unreachable.close()
 
 
 async def test_an_l1_reorg_of_the_watchers_view_is_rewound_and_read_again(setup: Setup) -> None:

@@ -29,6 +29,7 @@ from services.common.statedb import (
     PENDING_STATUSES,
     Address,
     Batch,
+    BlockContents,
     ForcedBatch,
     Hash32,
     L1Block,
@@ -37,6 +38,7 @@ from services.common.statedb import (
     Log,
     LogFilter,
     MigrationError,
+    MinedL2Tx,
     MonitoredL1Tx,
     MonitoredTxStatus,
     QueryLimitExceeded,
@@ -496,6 +498,40 @@ def test_block_transaction_receipt_and_log_reads(sdb: StateDB) -> None:
     assert blocks.logs_of_tx(t1.hash) == l1 and blocks.logs_of_tx(h(9)) == []
     with pytest.raises(ValueError, match="transaction hash must be 32 bytes"):
         blocks.tx_by_hash(Hash32(b"\x01"))
+
+
+def test_whole_block_reads_agree_with_the_per_row_reads(sdb: StateDB) -> None:
+    blocks = sdb.blocks
+    genesis(sdb)
+    sdb.batches.open_batch(open_batch(1))
+    spec: list[list[LogSpec]] = [
+        [],
+        [(addr(5), (h(1),)), (addr(6), ()), (addr(5), (h(2), h(3)))],
+        [(addr(7), ())],
+    ]
+    for number, logs in enumerate(spec, start=1):
+        sdb.batches.add_l2_block(*block_parts(number, 1, number - 1, logs))
+
+    def per_row(block: L2Block) -> BlockContents:
+        txs = []
+        for tx in blocks.txs_of_block(block.number):
+            receipt = blocks.receipt_by_hash(tx.hash)
+            assert receipt is not None
+            txs.append(MinedL2Tx(tx, receipt, tuple(blocks.logs_of_tx(tx.hash))))
+        return BlockContents(block, tuple(txs))
+
+    stored = [blocks.block_by_number(n) for n in range(4)]
+    expected = [per_row(block) for block in stored if block is not None]
+    assert [len(c.txs) for c in expected] == [0, 1, 1, 1]
+    assert [len(c.txs[0].logs) for c in expected[1:]] == [0, 3, 1]
+    for contents in expected:
+        assert blocks.block_contents(contents.block.number) == contents
+        assert blocks.block_contents_by_hash(contents.block.hash) == contents
+    assert blocks.batch_contents(1) == expected[1:] and blocks.batch_contents(0) == expected[:1]
+    assert blocks.block_contents(4) is None and blocks.block_contents_by_hash(h(9)) is None
+    assert blocks.batch_contents(2) == []
+    with pytest.raises(ValueError, match="L2 block hash must be 32 bytes"):
+        blocks.block_contents_by_hash(Hash32(b"\x01"))
 
 
 def test_contract_creation_and_optional_fields_round_trip(sdb: StateDB) -> None:

@@ -4,6 +4,7 @@ reader and the pool. Also home of `ChainWriter`, which the integration tests use
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +16,14 @@ from eth_bloom.bloom import BloomFilter
 from services.common.statedb import (
     Address,
     Batch,
+    BlockContents,
+    DatabaseUnavailable,
     Hash32,
     L1Block,
     L2Block,
     L2Tx,
     Log,
+    LogFilter,
     Receipt,
     SqlBlockRepository,
     StateDB,
@@ -29,13 +33,14 @@ from services.common.statedb import (
     open_statedb,
 )
 from services.jsonrpc.api import ApiSettings, EthApi
-from services.jsonrpc.backends import CallOutcome, UnsignedCall
+from services.jsonrpc.backends import CallOutcome, MinedTx, UnsignedCall
 from services.jsonrpc.calls import Calls
 from services.jsonrpc.chain import StateDBChain
 from services.jsonrpc.codec import Json
 from services.jsonrpc.dispatch import Dispatcher, MethodRegistry
 from services.jsonrpc.headers import Header, ordered_trie_root, receipt_rlp
 from services.jsonrpc.memory import MemoryAccount, MemoryPool, MemoryState
+from services.jsonrpc.views import block_view
 from zkevm.batch import acc_input_hash, batch_hash_data
 from zkevm.hashing import keccak256
 from zkevm.rlp import encode_bytes, encode_list, encode_uint
@@ -463,6 +468,131 @@ async def test_blocks_by_tag_number_and_hash(env: Env) -> None:
     genesis = await env.rpc("eth_getBlockByNumber", "0x0", True)
     assert genesis["transactions"] == [] and genesis["logsBloom"] == hx(bytes(256))
     assert genesis["transactionsRoot"] == "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
+
+
+def former_block_view(statedb: StateDB, block: L2Block, full: bool) -> Json:
+    """The block's view built as before the one-read path: its transactions, then each one's
+    receipt and logs, read one row at a time."""
+    rows = statedb.blocks
+    txs = []
+    for tx in rows.txs_of_block(block.number):
+        receipt = rows.receipt_by_hash(tx.hash)
+        assert receipt is not None
+        txs.append(MinedTx(tx, receipt, tuple(rows.logs_of_tx(tx.hash)), block.hash))
+    return block_view(block, txs, full)
+
+
+async def test_block_reads_answer_byte_for_byte_as_the_per_row_reads(env: Env) -> None:
+    blocks = env.writer.blocks
+    # genesis (no transaction), plain transfers, a call with two logs, a creation, a revert, one log
+    logs_per_block = [len(env.statedb.blocks.get_logs(LogFilter(b.number, b.number))) for b in blocks]
+    assert logs_per_block == [0, 0, 2, 0, 0, 1]
+    for block in blocks:
+        for full in (False, True):
+            expected = orjson.dumps(former_block_view(env.statedb, block, full))
+            by_number = await env.rpc("eth_getBlockByNumber", hex(block.number), full)
+            by_hash = await env.rpc("eth_getBlockByHash", hx(block.hash), full)
+            assert orjson.dumps(by_number) == expected and orjson.dumps(by_hash) == expected
+        count = await env.rpc("eth_getBlockTransactionCountByNumber", hex(block.number))
+        assert count == hex(len(env.statedb.blocks.txs_of_block(block.number)))
+        first = await env.rpc("eth_getTransactionByBlockHashAndIndex", hx(block.hash), "0x0")
+        assert (first is None) == (block.tx_hash is None)
+        assert first is None or first["hash"] == hx(block.tx_hash or b"")
+    latest = await env.rpc("eth_getBlockByNumber", "latest", True)
+    assert orjson.dumps(latest) == orjson.dumps(former_block_view(env.statedb, blocks[-1], True))
+
+
+class FailingBlocks(SqlBlockRepository):
+    """The StateDB's block reads, with the whole-block read of one block number failing."""
+
+    def __init__(self, statedb: StateDB, failing: int) -> None:
+        super().__init__(statedb.database)
+        self.failing = failing
+
+    def block_contents(self, number: int) -> BlockContents | None:
+        if number == self.failing:
+            raise DatabaseUnavailable("connection lost")
+        return super().block_contents(number)
+
+
+def dispatcher_over(chain: StateDBChain) -> Dispatcher:
+    state = MemoryState()
+    api = EthApi(
+        ApiSettings(CHAIN_ID, GWEI, "v"),
+        chain=chain,
+        batches=chain,
+        state=state,
+        pool=MemoryPool(),
+        calls=Calls(ScriptedExecutor(), state),
+    )
+    registry = MethodRegistry()
+    api.register(registry)
+    return Dispatcher(registry)
+
+
+async def test_the_reads_of_one_batch_share_one_worker_thread_hop(env: Env) -> None:
+    sdb = env.statedb
+    grouped = StateDBChain(FailingBlocks(sdb, 3), sdb.batches, sdb.virtual_batches, sdb.verified_batches)
+    one_each = StateDBChain(
+        FailingBlocks(sdb, 3), sdb.batches, sdb.virtual_batches, sdb.verified_batches, group_reads=False
+    )
+    calls = [[hex(n), n % 2 == 0] for n in range(7)] + [["latest", False], ["safe", True]]
+    requests = [
+        {"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": params}
+        for i, params in enumerate(calls)
+    ]
+    body = orjson.dumps(requests)
+    loop = asyncio.get_running_loop()
+    hops = 0
+
+    def counted(executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return type(loop).run_in_executor(loop, executor, func, *args)
+
+    answers = {}
+    for name, chain in (("grouped", grouped), ("one each", one_each)):
+        hops = 0
+        loop.run_in_executor = counted  # type: ignore[method-assign, assignment]
+        try:
+            answer = await dispatcher_over(chain).handle(body)
+        finally:
+            del loop.run_in_executor
+        assert answer is not None
+        answers[name] = (orjson.loads(answer), hops)
+    (grouped_answer, grouped_hops), (one_each_answer, one_each_hops) = answers["grouped"], answers["one each"]
+    assert grouped_hops == 1 and one_each_hops == len(calls)
+    assert grouped_answer == one_each_answer
+    # the failing read fails alone; its neighbours in the group are answered
+    by_id = {item["id"]: item for item in grouped_answer}
+    assert "the state database is unavailable: connection lost" in by_id[3]["error"]["message"]
+    assert by_id[6]["result"] is None and by_id[5]["result"]["hash"] == hx(env.writer.blocks[5].hash)
+    assert by_id[7]["result"]["number"] == "0x5" and by_id[8]["result"]["number"] == "0x4"
+    for n in (0, 1, 2, 4, 5):
+        assert orjson.dumps(by_id[n]["result"]) == orjson.dumps(
+            former_block_view(sdb, env.writer.blocks[n], n % 2 == 0)
+        )
+
+
+async def test_a_read_whose_caller_gave_up_does_not_disturb_its_group(env: Env) -> None:
+    sdb = env.statedb
+    chain = StateDBChain(sdb.blocks, sdb.batches, sdb.virtual_batches, sdb.verified_batches)
+    abandoned = asyncio.create_task(chain.mined_block(1))
+    kept = asyncio.create_task(chain.mined_block(2))
+    await asyncio.sleep(0)  # both submitted, in one group
+    abandoned.cancel()
+    mined = await asyncio.wait_for(kept, 30)  # a guard: a group stuck on its abandoned read hangs
+    assert mined is not None and mined.block == env.writer.blocks[2]
+    assert abandoned.cancelled()
+    assert await chain.latest_block_number() == 5  # the next group runs as usual
+
+
+async def test_a_group_submitted_while_the_loop_shuts_down_fails_instead_of_hanging(env: Env) -> None:
+    sdb = env.statedb
+    chain = StateDBChain(sdb.blocks, sdb.batches, sdb.virtual_batches, sdb.verified_batches)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        await asyncio.wait_for(chain.latest_block_number(), 30)  # a guard: the bug hangs
 
 
 async def test_pending_block_is_the_empty_child_of_the_latest(env: Env) -> None:

@@ -15,6 +15,7 @@ import pytest
 from services.common.statedb import (
     Address,
     Batch,
+    BlockContents,
     DatabaseUnavailable,
     ForcedBatch,
     Hash32,
@@ -23,6 +24,7 @@ from services.common.statedb import (
     L2Tx,
     Log,
     LogFilter,
+    MinedL2Tx,
     MonitoredL1Tx,
     MonitoredTxStatus,
     Receipt,
@@ -167,6 +169,18 @@ MONITORED = MonitoredL1Tx(
         (lambda: replace(RECEIPT, effective_gas_price=-5), r"Receipt\.effective_gas_price must be a uint256"),
         (lambda: replace(LOG, topics=(H,) * 5), r"Log\.topics must be a tuple of at most 4"),
         (lambda: replace(LOG, topics=bad((H, b"\x01"))), r"Log\.topics\[1\] must be 32 bytes"),
+        (
+            lambda: MinedL2Tx(TX, replace(RECEIPT, tx_hash=Hash32(b"\x01" * 32)), ()),
+            r"MinedL2Tx\.receipt is not the receipt of MinedL2Tx\.tx",
+        ),
+        (
+            lambda: MinedL2Tx(TX, RECEIPT, (replace(LOG, tx_hash=Hash32(b"\x01" * 32)),)),
+            r"MinedL2Tx\.logs must all be logs of MinedL2Tx\.tx",
+        ),
+        (
+            lambda: BlockContents(replace(BLOCK, number=2), (MinedL2Tx(TX, RECEIPT, (LOG,)),)),
+            r"BlockContents\.txs must all be transactions of block 2",
+        ),
         (lambda: LogFilter(5, 4), r"LogFilter\.to_block \(4\) must not be below from_block \(5\)"),
         (lambda: LogFilter(0, 1, topics=bad(((b"\x01",),))), r"LogFilter\.topics\[0\]\[0\] must be 32 bytes"),
         (lambda: LogFilter(0, 1, addresses=bad((H,))), r"LogFilter\.addresses\[0\] must be 20 bytes"),

@@ -24,11 +24,13 @@ from typing import Final, Protocol
 
 from services.common.statedb.errors import QueryLimitExceeded
 from services.common.statedb.models import (
+    BlockContents,
     Hash32,
     L2Block,
     L2Tx,
     Log,
     LogFilter,
+    MinedL2Tx,
     Receipt,
     check_bytes,
     check_int,
@@ -44,7 +46,7 @@ from services.common.statedb.rows import (
     receipt_from_row,
     tx_from_row,
 )
-from services.common.statedb.sql import Database, Param
+from services.common.statedb.sql import Database, Param, Transaction
 
 #: zkevm-node's defaults (jsonrpc `MaxLogsCount`, `MaxLogsBlockRange`)
 DEFAULT_MAX_LOGS: Final = 10_000
@@ -53,6 +55,17 @@ DEFAULT_MAX_BLOCK_RANGE: Final = 10_000
 _SELECT_BLOCK: Final = f"SELECT {columns(L2_BLOCK_COLUMNS)} FROM l2_blocks"
 _SELECT_TX: Final = f"SELECT {columns(TX_COLUMNS)} FROM transactions"
 _SELECT_LOG: Final = f"SELECT {columns(LOG_COLUMNS)} FROM logs"
+_TX_WIDTH: Final = len(TX_COLUMNS)
+#: the transactions of a block range with their receipts; one without a receipt is left out (a
+#: transaction and its receipt are written together, so that is only ever a write in progress)
+_SELECT_MINED_TXS: Final = (
+    f"SELECT {columns(TX_COLUMNS, 't.')}, {columns(RECEIPT_COLUMNS, 'r.')} "
+    "FROM transactions t JOIN receipts r ON r.tx_hash = t.hash "
+    "WHERE t.l2_block_number BETWEEN ? AND ? ORDER BY t.l2_block_number, t.index_in_batch"
+)
+_SELECT_BLOCK_LOGS: Final = (
+    f"{_SELECT_LOG} WHERE block_number BETWEEN ? AND ? ORDER BY block_number, log_index"
+)
 
 
 class BlockRepository(Protocol):
@@ -67,6 +80,9 @@ class BlockRepository(Protocol):
     def receipt_by_hash(self, tx_hash: Hash32) -> Receipt | None: ...
     def logs_of_tx(self, tx_hash: Hash32) -> list[Log]: ...
     def get_logs(self, log_filter: LogFilter) -> list[Log]: ...
+    def block_contents(self, number: int) -> BlockContents | None: ...
+    def block_contents_by_hash(self, block_hash: Hash32) -> BlockContents | None: ...
+    def batch_contents(self, batch_number: int) -> list[BlockContents]: ...
 
 
 class SqlBlockRepository:
@@ -139,6 +155,31 @@ class SqlBlockRepository:
             )
         return [log_from_row(row) for row in rows]
 
+    # -- whole blocks: a fixed number of set queries, whatever the number of transactions and logs --
+
+    def block_contents(self, number: int) -> BlockContents | None:
+        """Block `number` with its transactions, receipts and logs, read in one snapshot (three
+        queries: the block, its transactions joined with their receipts, its logs)."""
+        check_int("L2 block number", number)
+        with self._db.transaction(readonly=True) as tx:
+            row = tx.fetchone(f"{_SELECT_BLOCK} WHERE number = ?", (number,))
+            return None if row is None else _contents(tx, [l2_block_from_row(row)])[0]
+
+    def block_contents_by_hash(self, block_hash: Hash32) -> BlockContents | None:
+        """As `block_contents`, for the block with this hash."""
+        check_bytes("L2 block hash", block_hash, 32)
+        with self._db.transaction(readonly=True) as tx:
+            row = tx.fetchone(f"{_SELECT_BLOCK} WHERE hash = ?", (block_hash,))
+            return None if row is None else _contents(tx, [l2_block_from_row(row)])[0]
+
+    def batch_contents(self, batch_number: int) -> list[BlockContents]:
+        """The blocks of a batch in order, each with its transactions, receipts and logs (three
+        queries); empty for a batch without blocks or an unknown one."""
+        check_int("batch number", batch_number)
+        with self._db.transaction(readonly=True) as tx:
+            rows = tx.fetchall(f"{_SELECT_BLOCK} WHERE batch_number = ? ORDER BY number", (batch_number,))
+            return _contents(tx, [l2_block_from_row(row) for row in rows])
+
     def get_logs(self, log_filter: LogFilter) -> list[Log]:
         """The logs matching `log_filter` (module notes), at most `max_logs` of them or an error."""
         width = log_filter.to_block - log_filter.from_block + 1
@@ -166,3 +207,23 @@ class SqlBlockRepository:
         if len(rows) > self.max_logs:
             raise QueryLimitExceeded(f"query returned more than {self.max_logs} results")
         return [log_from_row(row) for row in rows]
+
+
+def _contents(tx: Transaction, blocks: list[L2Block]) -> list[BlockContents]:
+    """`blocks` (in number order) with their transactions, receipts and logs: one query for the
+    transactions and receipts and one for the logs of the whole number range."""
+    if not blocks:
+        return []
+    span = (blocks[0].number, blocks[-1].number)
+    mined_rows = tx.fetchall(_SELECT_MINED_TXS, span)
+    logs: dict[bytes, list[Log]] = {}
+    if mined_rows:  # a block without transactions has no logs
+        for row in tx.fetchall(_SELECT_BLOCK_LOGS, span):
+            log = log_from_row(row)
+            logs.setdefault(log.tx_hash, []).append(log)
+    txs: dict[int, list[MinedL2Tx]] = {}
+    for row in mined_rows:
+        l2tx = tx_from_row(row[:_TX_WIDTH])
+        mined = MinedL2Tx(l2tx, receipt_from_row(row[_TX_WIDTH:]), tuple(logs.get(l2tx.hash, ())))
+        txs.setdefault(l2tx.l2_block_number, []).append(mined)
+    return [BlockContents(block, tuple(txs.get(block.number, ()))) for block in blocks]

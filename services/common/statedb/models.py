@@ -278,6 +278,33 @@ class Log:
 
 
 @dataclass(frozen=True, slots=True)
+class MinedL2Tx:
+    """A transaction of a block with its receipt and its logs (in log-index order)."""
+
+    tx: L2Tx
+    receipt: Receipt
+    logs: tuple[Log, ...]
+
+    def __post_init__(self) -> None:
+        if self.receipt.tx_hash != self.tx.hash:
+            raise ValueError("MinedL2Tx.receipt is not the receipt of MinedL2Tx.tx")
+        if any(log.tx_hash != self.tx.hash for log in self.logs):
+            raise ValueError("MinedL2Tx.logs must all be logs of MinedL2Tx.tx")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContents:
+    """An L2 block with its transactions in block order, each with its receipt and logs."""
+
+    block: L2Block
+    txs: tuple[MinedL2Tx, ...]
+
+    def __post_init__(self) -> None:
+        if any(mined.tx.l2_block_number != self.block.number for mined in self.txs):
+            raise ValueError(f"BlockContents.txs must all be transactions of block {self.block.number}")
+
+
+@dataclass(frozen=True, slots=True)
 class LogFilter:
     """An eth_getLogs query over an inclusive block range, with geth's matching rules.
 
