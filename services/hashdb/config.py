@@ -7,7 +7,8 @@ Variables (each with the prefix ZKSEQ_HASHDB_), their defaults, and what they me
     METRICS_ENABLED        true           serve /metrics at all
     STORE                  lmdb           node store: lmdb (embedded) or postgres
     LMDB_PATH              data/hashdb    LMDB environment directory
-    LMDB_MAP_SIZE_BYTES    17179869184    LMDB map size: the most the store can ever hold
+    LMDB_MAP_SIZE_BYTES    17179869184    LMDB map size: the most the store can ever hold (data.mdb is
+                                          a sparse file of this size)
     LMDB_SYNC              true           fsync every flush (off = faster, a crash may lose the last flushes)
     PG_DSN                 (none)         PostgreSQL connection string; required with STORE=postgres
     PG_SCHEMA              state          schema of the nodes / program tables (the prover's)

@@ -8,6 +8,13 @@ The byte layout of `nodes` and `program` is the prover's `state.nodes` / `state.
 §3.6), so the two stores can be copied into each other row for row. A flush is one LMDB write
 transaction; with `sync` on (the default) it is on disk when `write` returns. LMDB allows one
 writer and any number of readers on other threads at the same time.
+
+The map is writable (MDB_WRITEMAP): a commit changes the pages in place and syncs them, where the
+default mode copies every touched page and writes it with pwrite before the sync. Node keys are
+random hashes, so a flush touches about one 4 KiB page per node; on the devnet (ext4) the default
+mode caused 4.8 MB of device writes per transaction at 100 tx/s, the writable map 0.4 MB, with the
+same latency. The price: data.mdb is created at the full map size as a sparse file (`ls` shows
+ZKSEQ_HASHDB_LMDB_MAP_SIZE_BYTES, `du` what is used), and only this process may open the store.
 """
 
 import struct
@@ -38,7 +45,13 @@ class LmdbStore:
         self.path = path
         try:
             self._env = lmdb.open(
-                str(path), map_size=map_size_bytes, max_dbs=3, sync=sync, metasync=sync, readahead=False
+                str(path),
+                map_size=map_size_bytes,
+                max_dbs=3,
+                sync=sync,
+                metasync=sync,
+                readahead=False,
+                writemap=True,
             )
         except lmdb.Error as exc:
             raise StoreError(f"cannot open the LMDB store at {path}: {exc}") from exc
