@@ -67,6 +67,8 @@ from zkevm.smt import SparseMerkleTree, path_bit, remove_key_bits
 SERVICE: Final = "hashdb.v1.HashDBService"
 #: tree nodes kept between batches (about 0.7 KB each)
 DEFAULT_NODE_CACHE_ENTRIES: Final = 400_000
+#: write sets remembered with their result (`WriteSetMemo`): a few batches' transactions
+WRITE_SET_MEMO_ENTRIES: Final = 4_096
 #: bytecode kept between batches
 PROGRAM_CACHE_BYTES: Final = 64 * 1024 * 1024
 #: Get calls in flight at once while fetching paths
@@ -202,6 +204,63 @@ class NodeCache:
 
     def put_program(self, code_hash: H4, code: bytes) -> None:
         raise TypeError("batch writes go to the overlay")
+
+
+#: (root, write set) → (new root, every node the update put, in order)
+_WriteSetKey = tuple[H4, tuple[tuple[H4, int], ...]]
+_WriteSetResult = tuple[H4, tuple[tuple[H4, Node], ...]]
+
+
+class WriteSetMemo:
+    """Tree updates already computed in this process, by (root, write set), bounded like `NodeCache`.
+
+    A tree update is a pure function of its root and its write set, and costs most of a transfer's
+    execution (~80 Poseidon hashes and the Python around them). The sequencer executes every
+    transaction twice on the same roots: once when it pre-executes it, once when the closed batch is
+    re-executed whole (the sanity check, zkevm-node's `reprocessFullBatch`). The second time each
+    transaction's write set is looked up here; a hit replays the nodes the first update put into
+    the batch's overlay (so the batch reads and keeps exactly what computing would give) and returns
+    its root. The check keeps its meaning: the EVM runs again, and a transaction whose write set
+    differs in any way misses and is computed.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._half = max(1, max_entries // 2)
+        self._young: dict[_WriteSetKey, _WriteSetResult] = {}
+        self._old: dict[_WriteSetKey, _WriteSetResult] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: _WriteSetKey) -> _WriteSetResult | None:
+        found = self._young.get(key)
+        if found is None:
+            found = self._old.get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, key: _WriteSetKey, result: _WriteSetResult) -> None:
+        young = self._young
+        young[key] = result
+        if len(young) >= self._half:
+            self._old, self._young = young, {}
+
+
+class _JournaledOverlay(OverlayNodeStore):
+    """The batch's overlay, which can also list the nodes put while `journal` is set."""
+
+    __slots__ = ("journal",)
+
+    def __init__(self, base: NodeCache) -> None:
+        super().__init__(base)
+        self.journal: list[tuple[H4, Node]] | None = None
+
+    def put_node(self, node_hash: H4, node: Node) -> None:
+        self.nodes[node_hash] = node
+        if self.journal is not None:
+            self.journal.append((node_hash, node))
 
 
 class _ProgramCache:
@@ -450,6 +509,7 @@ class HashDBBackend:
         )
         self.nodes = NodeCache(node_cache_entries)
         self.programs = _ProgramCache(PROGRAM_CACHE_BYTES)
+        self.write_sets = WriteSetMemo(WRITE_SET_MEMO_ENTRIES)
         channel, t = self._channel, timeout_s
         self.get = _Unary(channel, "Get", pb.GetResponse, t)
         self.get_program = _Unary(channel, "GetProgram", pb.GetProgramResponse, t)
@@ -493,7 +553,7 @@ class HashDBSession:
     def __init__(self, backend: HashDBBackend, keep: bool) -> None:
         self._backend = backend
         self.keep = keep
-        self.overlay = OverlayNodeStore(backend.nodes)
+        self.overlay = _JournaledOverlay(backend.nodes)
         self.tree = SparseMerkleTree(self.overlay)
         #: the root the batch started from: the one root of the batch the HashDB knows
         self._base_root: H4 | None = None
@@ -589,13 +649,27 @@ class HashDBSession:
     def set_values(self, root: H4, writes: Sequence[tuple[H4, int]], tx: int = 0) -> H4:
         if self._base_root is None:
             self._base_root = root
+        memo_key = (root, tuple(writes))
+        known = self._backend.write_sets.get(memo_key)
+        if known is not None:
+            new_root, put = known
+            self.overlay.nodes.update(put)
+            return new_root
         tried: set[H4] = set()
         keys = [k for k, _ in writes]
-        while True:
-            try:
-                return self.tree.set_many(root, writes)
-            except MissingNodeError as exc:
-                self._on_missing(exc, root, keys, tried)
+        journal: list[tuple[H4, Node]] = []
+        self.overlay.journal = journal
+        try:
+            while True:
+                try:
+                    new_root = self.tree.set_many(root, writes)
+                    break
+                except MissingNodeError as exc:
+                    self._on_missing(exc, root, keys, tried)
+        finally:
+            self.overlay.journal = None
+        self._backend.write_sets.put(memo_key, (new_root, tuple(journal)))
+        return new_root
 
     def get_program(self, code_hash: H4) -> bytes | None:
         code = self._new_programs.get(code_hash) or self._backend.programs.get(code_hash)

@@ -315,6 +315,40 @@ async def test_two_executors_share_one_hashdb(stack: Stack) -> None:
     assert nonce == 4
 
 
+async def test_a_batch_executed_again_reuses_its_tree_updates_and_answers_the_same(stack: Stack) -> None:
+    """The sequencer's sanity check: a kept batch executed again on the same root, keeping nothing,
+    takes every tree update from the executor's memo (`WriteSetMemo`) and answers exactly as the
+    first call; an executor with an empty memo computes the same answer."""
+    root = h4_to_bytes(await stack.genesis([*FUNDED, with_code(C1, COUNTER, storage={0: 1})]))
+    txs = [
+        ALICE.tx(0, BOB.address, value=5),
+        BOB.tx(0, C1),
+        ALICE.tx(1, C1),
+        BOB.tx(1, ALICE.address, value=5),  # ALICE's balance goes back towards an earlier value
+    ]
+    backend = stack.executor.executor.backend
+    assert isinstance(backend, HashDBBackend)
+    first = await stack.client.process(request(root, txs))
+    hits = backend.write_sets.hits
+    again = await stack.client.process(request(root, txs, update_merkle_tree=0))
+    assert backend.write_sets.hits - hits >= len(txs)  # every transaction's update, and more
+    second = await _start_executor(stack.hashdb.port)
+    try:
+        async with aio.insecure_channel(f"127.0.0.1:{second.port}") as channel:
+            fresh = await ExecutorClient(channel).process(request(root, txs, update_merkle_tree=0))
+    finally:
+        await second.stop()
+    for answer in (again, fresh):
+        assert answer.error == pb.EXECUTOR_ERROR_NO_ERROR
+        assert answer.new_state_root == first.new_state_root
+        assert [(r.state_root, r.gas_used, r.error) for r in answer.responses] == [
+            (r.state_root, r.gas_used, r.error) for r in first.responses
+        ]
+    # the kept batch's state reads back through the HashDB
+    (slot,) = await stack.leaves(first.new_state_root, [storage_key(C1, 0)])
+    assert slot == 3
+
+
 async def test_prover_inputs_with_db_preloads() -> None:
     """The fork-6 prover inputs through gRPC, each with its `db` and `contracts_bytecode`, on an
     executor with an empty in-process tree (ZKSEQ_EXECUTOR_HASHDB_URL=local)."""
