@@ -27,7 +27,7 @@ from services.common.logs import EventLogger
 from services.common.metrics import MetricsEndpoint, RpcMetrics, start_metrics_endpoint
 from services.executor.config import LOCAL_HASHDB, ExecutorConfig
 from services.executor.hashdb_client import HashDBBackend
-from services.executor.metrics import ExecutorMetrics
+from services.executor.metrics import ExecutorMetrics, watch_write_set_memo
 from services.executor.service import Executor, LocalBackend, StateBackend
 from services.executor.servicer import SERVICE_NAME, ExecutorServicer
 from zkevm.errors import EncodingError
@@ -77,6 +77,8 @@ async def start_executor(config: ExecutorConfig, backend: StateBackend | None = 
     backend = open_backend(config) if backend is None else backend
     registry = CollectorRegistry()
     metrics = ExecutorMetrics(registry)
+    if isinstance(backend, HashDBBackend):
+        watch_write_set_memo(registry, backend.write_sets)
     executor = Executor(backend, read_cache_entries=config.read_cache_entries)
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="executor-batch")
     servicer = ExecutorServicer(executor, metrics, log, pool)

@@ -12,13 +12,21 @@
     zkseq_executor_hashdb_calls_per_batch                backend round trips per call
     zkseq_executor_hashdb_seconds_per_batch              time spent waiting on the backend per call
     zkseq_executor_rejected_total{error}                 calls answered with an ExecutorError
+    zkseq_executor_tree_update_memo_total{result}        tree updates found in the memo (hit) or
+                                                         computed (miss); a closed batch's
+                                                         re-execution should hit (hashdb_client)
 
 Labels are bounded (counter names, outcomes, ExecutorError names).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from services.common.metrics import LATENCY_BUCKETS_S
 from services.executor import counters
@@ -41,6 +49,32 @@ def _outcome(error: RomError) -> str:
     if error.is_intrinsic:
         return "skipped"
     return "evm_failed"
+
+
+class _MemoCounts(Protocol):
+    hits: int
+    misses: int
+
+
+class _MemoCollector(Collector):
+    """The memo's own counts, read when Prometheus scrapes."""
+
+    def __init__(self, memo: _MemoCounts) -> None:
+        self._memo = memo
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "zkseq_executor_tree_update_memo",
+            "Tree updates found in the memo of (root, write set) (hit) or computed (miss)",
+            labels=["result"],
+        )
+        family.add_metric(["hit"], self._memo.hits)
+        family.add_metric(["miss"], self._memo.misses)
+        yield family
+
+
+def watch_write_set_memo(registry: CollectorRegistry, memo: _MemoCounts) -> None:
+    registry.register(_MemoCollector(memo))
 
 
 class ExecutorMetrics:

@@ -332,6 +332,13 @@ async def test_a_batch_executed_again_reuses_its_tree_updates_and_answers_the_sa
     hits = backend.write_sets.hits
     again = await stack.client.process(request(root, txs, update_merkle_tree=0))
     assert backend.write_sets.hits - hits >= len(txs)  # every transaction's update, and more
+    registry = stack.executor.registry
+    assert registry.get_sample_value("zkseq_executor_tree_update_memo_total", {"result": "hit"}) == (
+        backend.write_sets.hits
+    )
+    assert registry.get_sample_value("zkseq_executor_tree_update_memo_total", {"result": "miss"}) == (
+        backend.write_sets.misses
+    )
     second = await _start_executor(stack.hashdb.port)
     try:
         async with aio.insecure_channel(f"127.0.0.1:{second.port}") as channel:
