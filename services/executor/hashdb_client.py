@@ -160,41 +160,49 @@ def pack_nodes(nodes: Iterable[Node]) -> bytes:
 # -- caches --------------------------------------------------------------------------------------
 
 
-class NodeCache:
-    """Tree nodes by hash, bounded: two generations, the older dropped when the newer fills up.
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
-    Thread-safe for the executor's use (single dict operations under the GIL)."""
+
+class Generations(Generic[_K, _V]):
+    """A bounded map in two generations: the older is dropped when the newer fills up, and a hit
+    in the older moves to the newer. Thread-safe for the executor's use (single dict operations
+    under the GIL)."""
 
     def __init__(self, max_entries: int) -> None:
         self._half = max(1, max_entries // 2)
-        self._young: dict[H4, Node] = {}
-        self._old: dict[H4, Node] = {}
+        self._young: dict[_K, _V] = {}
+        self._old: dict[_K, _V] = {}
 
-    def get(self, node_hash: H4) -> Node | None:
-        node = self._young.get(node_hash)
-        if node is None:
-            node = self._old.get(node_hash)
-            if node is not None:
-                self._put(node_hash, node)
-        return node
+    def get(self, key: _K) -> _V | None:
+        value = self._young.get(key)
+        if value is None:
+            value = self._old.get(key)
+            if value is not None:
+                self.put(key, value)
+        return value
 
-    def _put(self, node_hash: H4, node: Node) -> None:
+    def put(self, key: _K, value: _V) -> None:
         young = self._young
-        young[node_hash] = node
+        young[key] = value
         if len(young) >= self._half:
             self._old, self._young = young, {}
 
-    def update(self, nodes: Iterable[tuple[H4, Node]]) -> None:
+    def update(self, items: Iterable[tuple[_K, _V]]) -> None:
         young = self._young
-        young.update(nodes)
+        young.update(items)
         if len(young) >= self._half:
             self._old, self._young = young, {}
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
+
+class NodeCache(Generations[H4, Node]):
+    """Tree nodes by hash, bounded (`Generations`)."""
+
     # the `NodeStore` under a batch's overlay: read-only (one call less per node read than a wrapper)
-    get_node = get
+    get_node = Generations.get
 
     def put_node(self, node_hash: H4, node: Node) -> None:
         raise TypeError("batch writes go to the overlay")
@@ -225,16 +233,12 @@ class WriteSetMemo:
     """
 
     def __init__(self, max_entries: int) -> None:
-        self._half = max(1, max_entries // 2)
-        self._young: dict[_WriteSetKey, _WriteSetResult] = {}
-        self._old: dict[_WriteSetKey, _WriteSetResult] = {}
+        self._entries = Generations[_WriteSetKey, _WriteSetResult](max_entries)
         self.hits = 0
         self.misses = 0
 
     def get(self, key: _WriteSetKey) -> _WriteSetResult | None:
-        found = self._young.get(key)
-        if found is None:
-            found = self._old.get(key)
+        found = self._entries.get(key)
         if found is None:
             self.misses += 1
         else:
@@ -242,10 +246,7 @@ class WriteSetMemo:
         return found
 
     def put(self, key: _WriteSetKey, result: _WriteSetResult) -> None:
-        young = self._young
-        young[key] = result
-        if len(young) >= self._half:
-            self._old, self._young = young, {}
+        self._entries.put(key, result)
 
 
 class _JournaledOverlay(OverlayNodeStore):

@@ -920,19 +920,14 @@ async def test_an_empty_statedb() -> None:
         chain = StateDBChain(
             statedb.blocks, statedb.batches, statedb.virtual_batches, statedb.verified_batches
         )
-        state = MemoryState()
-        api = EthApi(
-            ApiSettings(CHAIN_ID, GWEI, "v"),
-            chain=chain,
-            batches=chain,
-            state=state,
-            pool=MemoryPool(),
-            calls=Calls(ScriptedExecutor(), state),
-        )
-        registry = MethodRegistry()
-        api.register(registry)
         env = Env(
-            statedb, ChainWriter(statedb), state, MemoryPool(), ScriptedExecutor(), Dispatcher(registry), []
+            statedb,
+            ChainWriter(statedb),
+            MemoryState(),
+            MemoryPool(),
+            ScriptedExecutor(),
+            dispatcher_over(chain),
+            [],
         )
         assert await env.rpc("eth_blockNumber") == "0x0"
         assert await env.rpc("eth_getBlockByNumber", "latest", False) is None
