@@ -8,6 +8,8 @@ as the prover's executor does with its in-process HashDB (`hashDBURL = local`):
         reads     a node the cache lacks is fetched with its whole path: Get(batch's root, key,
                   get_db_read_log) for every key whose path is incomplete, all in flight at once
         bytecode  GetProgram, cached by hash
+        updates   a (root, write set) this process already computed is replayed from the
+                  `WriteSetMemo` (a closed batch's re-execution), else computed and remembered
         end       update_merkle_tree = 1: the new nodes the batch's state roots use join the cache
                   and are queued for the HashDB → an executor flush id, at once;
                   update_merkle_tree = 0: nothing is kept
