@@ -18,7 +18,7 @@ import grpc
 from grpc import aio
 
 from protos.pool.v1 import pool_pb2 as pb
-from services.common.errors import InvalidArgument, ServiceError
+from services.common.errors import InvalidArgument
 from services.pool.pool import AddResult, Pool
 from services.pool.store import FailureKind, PoolTransaction, TxStatus
 from zkevm.state_keys import Address
@@ -83,16 +83,8 @@ def transaction_to_pb(tx: PoolTransaction) -> pb.PoolTransaction:
 Answer: TypeAlias = Callable[[str, Exception], tuple[grpc.StatusCode, str]]
 
 
-def plain_answer(method: str, exc: Exception) -> tuple[grpc.StatusCode, str]:
-    """A `ServiceError`'s own code and message; anything else INTERNAL (for a servicer without
-    the interceptor's mapping)."""
-    if isinstance(exc, ServiceError):
-        return exc.code, str(exc)
-    return grpc.StatusCode.INTERNAL, f"internal error in {method}: {exc!r}"
-
-
 class PoolServicer:
-    def __init__(self, pool: Pool, answer: Answer = plain_answer) -> None:
+    def __init__(self, pool: Pool, answer: Answer) -> None:
         """`answer`: how AddTransactions answers an item that raised, the status code and message
         AddTransaction's call would get (the server's `ServiceInterceptor.answer`)."""
         self._pool = pool
