@@ -587,8 +587,8 @@ class RedisPoolStore:
         nonce_window: int,
         max_txs: int,
         max_txs_per_account: int,
+        max_txs_with_gap: int,
         now_ms: int,
-        max_txs_with_gap: int | None = None,
     ) -> Added | AddConflict:
         """Insert (or replace) atomically, or refuse by the pool-side rules 10–15 (validation.py)."""
         tx = checked.tx
@@ -610,7 +610,7 @@ class RedisPoolStore:
             str(max_txs),
             str(max_txs_per_account),
             self._account_ttl,
-            str(max_txs if max_txs_with_gap is None else max_txs_with_gap),
+            str(max_txs_with_gap),
         )
         kind = _text(reply[0])
         if kind == "added":
