@@ -64,9 +64,6 @@ class ChainReader(Protocol):
 
     async def block_by_hash(self, block_hash: bytes) -> L2Block | None: ...
 
-    async def block_txs(self, block: L2Block) -> list[MinedTx]:
-        """The block's transactions in order, with receipts and logs."""
-
     async def mined_block(self, number: int | BlockTag) -> MinedBlock | None:
         """A block by number or tag (as `tagged_block_number`; `pending` reads as `latest`) with its
         transactions, receipts and logs, in one read."""

@@ -125,10 +125,7 @@ def _run_all(reads: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
     return outcomes
 
 
-def _settle(
-    group: list[tuple[Callable[[], Any], asyncio.Future[Any]]],
-    finished: asyncio.Future[list[tuple[bool, Any]]],
-) -> None:
+def _settle(group: list[_Waiting], finished: asyncio.Future[list[tuple[bool, Any]]]) -> None:
     if finished.cancelled() or finished.exception() is not None:
         failure = finished.exception() if not finished.cancelled() else None
         for _, future in group:
@@ -201,13 +198,6 @@ class StateDBChain:
 
     async def block_by_hash(self, block_hash: bytes) -> L2Block | None:
         return await self._read(lambda: self._blocks.block_by_hash(Hash32(block_hash)))
-
-    async def block_txs(self, block: L2Block) -> list[MinedTx]:
-        return await self._read(lambda: self._block_txs(block))
-
-    def _block_txs(self, block: L2Block) -> list[MinedTx]:
-        contents = self._blocks.block_contents(block.number)
-        return [] if contents is None else list(_mined_block(contents).txs)
 
     async def mined_block(self, number: int | BlockTag) -> MinedBlock | None:
         def read() -> MinedBlock | None:
