@@ -317,20 +317,29 @@ class Finalizer:
             batch.timestamp = batch_timestamp(self.last_batch_timestamp, await self.current_l1_timestamp())
         return batch
 
-    def _pre_execution(self, batch: OpenBatch, batch_l2_data: bytes, context_id: str) -> ExecRequest:
-        """A call that executes transactions on the current root and keeps what they write."""
+    def _batch_call(
+        self, batch: OpenBatch, old_root: bytes, data: bytes, *, ger: bytes, keep: bool, context_id: str
+    ) -> ExecRequest:
+        """A ProcessBatch call in `batch`'s context (its timestamp, number and accInputHash)."""
         return ExecRequest(
-            old_state_root=self.state_root,
-            batch_l2_data=batch_l2_data,
-            # the batch's GER is written before its first transaction only
-            global_exit_root=batch.global_exit_root if batch.empty else ZERO_32,
+            old_state_root=old_root,
+            batch_l2_data=data,
+            global_exit_root=ger,
             timestamp=batch.timestamp,
             coinbase=self.settings.coinbase,
             chain_id=self.settings.chain_id,
             old_batch_number=batch.number - 1,
             old_acc_input_hash=batch.old_acc_input_hash,
-            update_merkle_tree=True,
+            update_merkle_tree=keep,
             context_id=context_id,
+        )
+
+    def _pre_execution(self, batch: OpenBatch, batch_l2_data: bytes, context_id: str) -> ExecRequest:
+        """A call that executes transactions on the current root and keeps what they write; the
+        batch's GER is written before its first transaction only."""
+        ger = batch.global_exit_root if batch.empty else ZERO_32
+        return self._batch_call(
+            batch, self.state_root, batch_l2_data, ger=ger, keep=True, context_id=context_id
         )
 
     async def _take(self, tx: PoolTx) -> None:
@@ -715,16 +724,13 @@ class Finalizer:
             batch.timestamp,
             self.settings.coinbase,
         )
-        request = ExecRequest(
-            old_state_root=batch.start_root,
-            batch_l2_data=data,
-            global_exit_root=batch.global_exit_root,
-            timestamp=batch.timestamp,
-            coinbase=self.settings.coinbase,
-            chain_id=self.settings.chain_id,
-            old_batch_number=batch.number - 1,
-            old_acc_input_hash=batch.old_acc_input_hash,
-            update_merkle_tree=False,
+        # the whole batch again on its start root, keeping nothing: the sanity check
+        request = self._batch_call(
+            batch,
+            batch.start_root,
+            data,
+            ger=batch.global_exit_root,
+            keep=False,
             context_id=f"close-batch-{batch.number}",
         )
         await self.queue.put(
