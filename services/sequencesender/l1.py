@@ -5,8 +5,9 @@ The reads made every tick (the block number, headers, the rollup's view function
 middleware and contract machinery, which cost more CPU than the round trips themselves (and asked
 the node for eth_chainId twice per eth_call): they are sent as plain JSON-RPC requests through the
 provider, the view functions ABI-encoded and decoded here with eth_abi (selectors and types from
-the contract's ABI), and the four views of `sequenced_state` go in one JSON-RPC batch pinned to one
-block. Event logs, transactions and gas estimates still go through web3.
+the contract's ABI); `sequenced_state` sends its three independent views in one JSON-RPC batch and
+then `sequencedBatches(last)`, all pinned to one block. Event logs, transactions and gas
+estimates still go through web3.
 
 Transport failures, timeouts, node errors and answers that do not decode become `L1Unavailable`
 (retried by the callers); a revert of eth_estimateGas becomes the contract's named error
