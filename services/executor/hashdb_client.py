@@ -75,6 +75,8 @@ WRITE_SET_MEMO_ENTRIES: Final = 4_096
 PROGRAM_CACHE_BYTES: Final = 64 * 1024 * 1024
 #: Get calls in flight at once while fetching paths
 FETCH_WINDOW: Final = 64
+#: keys a GetPaths call asks for (the HashDB takes at most 4096)
+MAX_PATH_KEYS: Final = 1024
 #: fetch rounds before a node is declared missing
 MAX_FETCH_ROUNDS: Final = 8
 #: nodes per LoadDB / LoadNodes call
@@ -87,6 +89,7 @@ _Resp = TypeVar("_Resp", bound=Message)
 _Stats = Callable[[int, float], None]
 _LEAF_FLAG: Final = 1
 _PACKED_NODE: Final = struct.Struct("<12Q")
+_PACKED_HASHED_NODE: Final = struct.Struct("<16Q")
 _LOG = EventLogger("zkseq.executor.hashdb")
 
 
@@ -157,6 +160,15 @@ def pack_nodes(nodes: Iterable[Node]) -> bytes:
         return b"".join(starmap(_PACKED_NODE.pack, nodes))
     except struct.error as exc:
         raise ValueError(f"a tree node is 12 64-bit elements: {exc}") from None
+
+
+def unpack_hashed_nodes(data: bytes) -> list[tuple[H4, Node]]:
+    """A GetPaths answer's nodes: (hash, node) for each 128 bytes."""
+    if len(data) % _PACKED_HASHED_NODE.size:
+        raise StateUnavailable(
+            f"HashDB: GetPaths answered {len(data)} bytes: not whole {_PACKED_HASHED_NODE.size}-byte nodes"
+        )
+    return [(v[:4], v[4:]) for v in _PACKED_HASHED_NODE.iter_unpack(data)]
 
 
 # -- caches --------------------------------------------------------------------------------------
@@ -520,12 +532,44 @@ class HashDBBackend:
         self.load_programs = _Unary(channel, "LoadProgramDB", empty_pb2.Empty, t)
         self._status = _Unary(channel, "GetFlushStatus", pb.GetFlushStatusResponse, t)
         self.load_nodes = _Unary(channel, "LoadNodes", empty_pb2.Empty, t)
+        self.get_paths: _Unary[pb.GetPathsResponse] | None = _Unary(
+            channel, "GetPaths", pb.GetPathsResponse, t
+        )
         self.flushes = FlushPipeline(
             self.load_db, self.load_programs, _Unary(channel, "Flush", pb.FlushResponse, t), self.load_nodes
         )
 
     def open(self, keep: bool) -> HashDBSession:
         return HashDBSession(self, keep)
+
+    def read_paths(self, root: H4, keys: Sequence[H4], stats: _Stats | None = None) -> list[tuple[H4, Node]]:
+        """Every node on the paths of `keys` under `root`: GetPaths (zkseq extension), one call per
+        MAX_PATH_KEYS keys, or Get with its read log for each key on a HashDB without it. Raises
+        `grpc.RpcError`."""
+        get_paths = self.get_paths
+        if get_paths is not None:
+            try:
+                nodes: list[tuple[H4, Node]] = []
+                for i in range(0, len(keys), MAX_PATH_KEYS):
+                    request = pb.GetPathsRequest(
+                        root=_fea(root), keys=[_fea(k) for k in keys[i : i + MAX_PATH_KEYS]]
+                    )
+                    nodes += unpack_hashed_nodes(get_paths(request, stats).nodes)
+                return nodes
+            except grpc.RpcError as exc:
+                if _code(exc) is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+            _LOG.info("hashdb_without_get_paths", fallback="Get")
+            self.get_paths = None
+        requests = [pb.GetRequest(root=_fea(root), key=_fea(k), get_db_read_log=True) for k in keys]
+        nodes = []
+        for response in self.get.many(requests, stats):
+            for text, fes in response.db_read_log.items():
+                values = tuple(fes.fe)
+                if len(values) == 8:
+                    values = (*values, 0, 0, 0, 0)
+                nodes.append((int_to_h4(int(text, 16)), values))
+        return nodes
 
     def flush_status(self) -> FlushStatus:
         try:
@@ -598,23 +642,15 @@ class HashDBSession:
         while for a root another executor is still flushing)."""
         base = self._base_root
         assert base is not None
-        requests = [pb.GetRequest(root=_fea(base), key=_fea(k), get_db_read_log=True) for k in keys]
         deadline = time.monotonic() + self._backend.root_wait_s
         while True:
             try:
-                responses = self._backend.get.many(requests, self._count)
+                nodes = self._backend.read_paths(base, keys, self._count)
                 break
             except grpc.RpcError as exc:
                 if _code(exc) is not grpc.StatusCode.NOT_FOUND or time.monotonic() >= deadline:
                     raise _unavailable(exc) from None
                 time.sleep(0.05)
-        nodes: list[tuple[H4, Node]] = []
-        for response in responses:
-            for text, fes in response.db_read_log.items():
-                values = tuple(fes.fe)
-                if len(values) == 8:
-                    values = (*values, 0, 0, 0, 0)
-                nodes.append((int_to_h4(int(text, 16)), values))
         self._backend.nodes.update(nodes)
 
     def _ensure(self, root: H4, keys: Sequence[H4]) -> None:

@@ -27,6 +27,9 @@ class HashDBClient:
         self.GetMany = UnaryMethod[pb.GetManyRequest, pb.GetManyResponse](
             channel, path("GetMany"), pb.GetManyResponse, t
         )
+        self.GetPaths = UnaryMethod[pb.GetPathsRequest, pb.GetPathsResponse](
+            channel, path("GetPaths"), pb.GetPathsResponse, t
+        )
         self.SetProgram = UnaryMethod[pb.SetProgramRequest, pb.SetProgramResponse](
             channel, path("SetProgram"), pb.SetProgramResponse, t
         )

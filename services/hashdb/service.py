@@ -338,6 +338,21 @@ class HashDB:
 
         return await self._run(len(keys), work)
 
+    async def get_paths(self, root: H4, keys: Sequence[H4], batch_uuid: str) -> dict[H4, Node]:
+        """Every node read on the way to each key under `root` (Get's read log, for many keys)."""
+
+        def work() -> dict[H4, Node]:
+            log: dict[H4, Node] = {}
+            tree = SparseMerkleTree(_Scratch(_logging_reader(self._reader(batch_uuid), log)))
+            try:
+                for key in keys:
+                    tree.get(root, key)
+            except MissingNodeError as exc:
+                raise _unknown(exc, root) from None
+            return log
+
+        return await self._run(len(keys), work)
+
     # -- programs and bulk loads ------------------------------------------------------------
 
     async def set_program(self, code_hash: H4, code: bytes, persistent: bool) -> None:

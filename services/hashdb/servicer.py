@@ -118,6 +118,17 @@ class HashDBServicer:
         values = await self._hashdb.get_many(root, keys, request.batch_uuid)
         return pb.GetManyResponse(values=[wire.format_value_padded(v) for v in values], result=wire.SUCCESS)
 
+    async def GetPaths(self, request: pb.GetPathsRequest, context: Context) -> pb.GetPathsResponse:
+        root = wire.fea_to_h4(request.root, "root")
+        if len(request.keys) > wire.MAX_PATH_KEYS:
+            raise InvalidArgument(
+                f"keys has {len(request.keys)} entries: at most {wire.MAX_PATH_KEYS} a call"
+            )
+        keys = [wire.fea_to_h4(k, f"keys[{i}]") for i, k in enumerate(request.keys)]
+        self._metrics.keys("GetPaths", len(keys))
+        nodes = await self._hashdb.get_paths(root, keys, request.batch_uuid)
+        return pb.GetPathsResponse(nodes=wire.pack_hashed_nodes(nodes), result=wire.SUCCESS)
+
     async def SetProgram(self, request: pb.SetProgramRequest, context: Context) -> pb.SetProgramResponse:
         key = wire.fea_to_h4(request.key, "key")
         await self._hashdb.set_program(key, request.data, request.persistent)

@@ -13,7 +13,7 @@ Each parser names the field it reads in its error, so a client learns exactly wh
 import re
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from protos.hashdb.v1 import hashdb_pb2 as pb
@@ -29,6 +29,10 @@ _PERSISTENCE_BY_NUMBER: Final = {p.value: p for p in Persistence}
 _NATIVE_LE: Final = sys.byteorder == "little" and struct.calcsize("Q") == 8
 #: one node of a LoadNodes request
 PACKED_NODE: Final = struct.Struct("<12Q")
+#: a node with its hash, as GetPaths (zkseq extension) answers: 4 + 12 little-endian uint64
+PACKED_HASHED_NODE: Final = struct.Struct("<16Q")
+#: keys one GetPaths call may ask for
+MAX_PATH_KEYS: Final = 4096
 
 SUCCESS: Final = pb.ResultCode(code=pb.ResultCode.CODE_SUCCESS)
 
@@ -159,3 +163,9 @@ def parse_packed_nodes(data: bytes, field: str = "nodes") -> list[Node]:
             if x >= P:
                 raise InvalidArgument(f"{field}: node {n} element {i} = {x:#x} is not a field element")
     return nodes
+
+
+def pack_hashed_nodes(nodes: Mapping[H4, Node]) -> bytes:
+    """The `nodes` field of a GetPaths answer: each node's hash, then its 12 elements."""
+    pack = PACKED_HASHED_NODE.pack
+    return b"".join([pack(*h, *n) for h, n in nodes.items()])

@@ -475,16 +475,17 @@ async def test_cold_executors_fetch_exactly_the_nodes_they_need(tmp_path: Path) 
         await hashdb.stop()
 
 
-async def test_a_hashdb_without_load_nodes_gets_load_db(tmp_path: Path) -> None:
-    """A fork-6 HashDB has no LoadNodes (a zkseq extension): the executor's flushes fall back to
-    LoadDB, and the batches it keeps are stored and readable all the same."""
+async def test_a_hashdb_without_the_extensions_gets_load_db_and_get(tmp_path: Path) -> None:
+    """A fork-6 HashDB has no LoadNodes nor GetPaths (zkseq extensions): the executor's flushes
+    fall back to LoadDB and its path fetches to Get, and the batches it keeps are stored and
+    readable all the same."""
     hashdb = await _start_hashdb(tmp_path / "hashdb")
     # the fork-6 stand-in: every method of the real HashDB but LoadNodes, on a server of its own
     real = HashDBServicer(hashdb.hashdb, HashDBMetrics(CollectorRegistry()))
     calls: dict[str, int] = {}
     handlers = {}
     for method in hashdb_pb.DESCRIPTOR.services_by_name["HashDBService"].methods:
-        if method.name == "LoadNodes":
+        if method.name in ("LoadNodes", "GetPaths"):
             continue  # what a fork-6 HashDB lacks
 
         def counted(name: str) -> Any:
@@ -513,13 +514,18 @@ async def test_a_hashdb_without_load_nodes_gets_load_db(tmp_path: Path) -> None:
                 root = session.set_values(root, [((step, 1, 2, 3), 10 + step), ((7, 7, 7, 7), step + 1)])
                 session.finish(root, keep=True)
             assert tree.flushes.wait_sent(10)
-            cold = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5).open(keep=False)
-            return root, cold.get_values(root, [(0, 1, 2, 3), (1, 1, 2, 3), (2, 1, 2, 3), (7, 7, 7, 7)])
+            cold = HashDBBackend(f"127.0.0.1:{port}", 5)
+            values = cold.open(keep=False).get_values(
+                root, [(0, 1, 2, 3), (1, 1, 2, 3), (2, 1, 2, 3), (7, 7, 7, 7)]
+            )
+            cold.close()
+            return root, values
 
         root, values = await asyncio.to_thread(run)
         tree.close()
         assert values == [10, 11, 12, 3]
         assert calls.get("LoadDB", 0) == 3 and calls.get("Flush", 0) == 3
+        assert calls.get("Get", 0) >= 1  # the cold backend's paths, read one key a call
         assert hashdb.hashdb._db.get_node(root) is not None
     finally:
         await fork6.stop(None)

@@ -278,6 +278,36 @@ async def test_load_nodes_keeps_what_the_keep_roots_use(client: HashDBClient, se
         assert await get_key(client, end, key) == local.get(end, key)
 
 
+async def test_get_paths_answers_the_read_logs_of_its_keys_packed(client: HashDBClient) -> None:
+    """GetPaths (zkseq extension) gives, for many keys at once, the nodes Get's read log gives for
+    each: every node once, as its hash and its 12 elements."""
+    rng = random.Random(13)
+    keys = [(rng.randrange(P), rng.randrange(P), rng.randrange(P), rng.randrange(P)) for _ in range(40)]
+    writes = [kv(k, rng.randrange(1, 2**200)) for k in keys]
+    root = h4((await client.SetMany(pb.SetManyRequest(old_root=h4_to_fea(ZERO_H4), writes=writes))).new_root)
+    await flush_and_wait(client, "", root)
+    absent = (rng.randrange(P), 1, 2, 3)
+    asked = [keys[0], keys[7], keys[31], absent]
+    expected: dict[H4, tuple[int, ...]] = {}
+    for key in asked:
+        get = pb.GetRequest(root=h4_to_fea(root), key=h4_to_fea(key), get_db_read_log=True)
+        for text, fes in (await client.Get(get)).db_read_log.items():
+            expected[hex_to_h4(text)] = tuple(fes.fe) + (0,) * (12 - len(fes.fe))
+    answer = await client.GetPaths(
+        pb.GetPathsRequest(root=h4_to_fea(root), keys=[h4_to_fea(k) for k in asked])
+    )
+    assert len(answer.nodes) % 128 == 0
+    got = {v[:4]: v[4:] for v in struct.iter_unpack("<16Q", answer.nodes)}
+    assert len(got) * 128 == len(answer.nodes), "a node was sent twice"
+    assert got == expected and root in got
+    # and what it sends is enough to read every key asked, in a tree of those nodes alone
+    local = MemoryNodeStore()
+    for node_hash, node in got.items():
+        local.put_node(node_hash, node)
+    values = dict((k, int(w.value, 16)) for k, w in zip(keys, writes, strict=True))
+    assert [SparseMerkleTree(local).get(root, k) for k in asked] == [values.get(k, 0) for k in asked]
+
+
 async def test_concurrent_sessions_on_different_roots(client: HashDBClient) -> None:
     rng = random.Random(11)
     bases = []
@@ -422,6 +452,16 @@ async def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
             client.LoadNodes(pb.LoadNodesRequest(nodes=bytes(96) + struct.pack("<12Q", *[1] * 11, P))),
             grpc.StatusCode.INVALID_ARGUMENT,
             "node 1 element 11",
+        ),
+        (
+            client.GetPaths(pb.GetPathsRequest(root=unknown, keys=[h4_to_fea(ZERO_H4)])),
+            grpc.StatusCode.NOT_FOUND,
+            "is unknown to this HashDB",
+        ),
+        (
+            client.GetPaths(pb.GetPathsRequest(root=h4_to_fea(ZERO_H4), keys=[h4_to_fea(ZERO_H4)] * 4097)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "keys has 4097 entries: at most 4096",
         ),
         (client.ReadTree(pb.ReadTreeRequest()), grpc.StatusCode.UNIMPLEMENTED, "use GetMany"),
     ]
