@@ -80,6 +80,8 @@ from zkevm.transaction import SECP256K1_HALF_N, SECP256K1_N, L2Transaction, deco
 
 #: the only fork this executor implements
 FORK_ID: Final = 6
+#: blocks after a batch's whose state-root leaves' paths are fetched with its own (`StateTree.warm`)
+ROOT_KEYS_AHEAD: Final = 256
 #: zkevm-prover `MAX_BATCH_L2_DATA_SIZE`; the L1 contract's `_MAX_TRANSACTIONS_BYTE_LENGTH` (§5.4)
 MAX_BATCH_L2_DATA_SIZE: Final = 120_000
 #: intrinsic gas (§6.3 step 6): no EIP-3860 init-code charge, no access lists in fork 6
@@ -304,6 +306,11 @@ class _Run:
         return root
 
 
+def state_root_key(block_number: int) -> H4:
+    """The leaf recording the state root after block (= transaction) `block_number` (§6.6)."""
+    return storage_key(ADDRESS_SYSTEM, state_root_slot(block_number))
+
+
 def process_batch(request: BatchRequest, state: StateTree | NodeStore) -> BatchResult:
     """Process one batch on `state` (a `StateTree`, or a node store used through an overlay).
 
@@ -388,6 +395,17 @@ class BatchProcessor:
             if tx.to is not None:
                 prefetch += account_keys(tx.to)
         batch.prefetch(prefetch)
+        if txs:
+            # §6.6: each block's root goes to a new leaf, at a random place in the tree, next to
+            # leaves of blocks long gone; their paths are fetched together, and those of the
+            # blocks that follow with them
+            first = batch.value(tx_count_key) + 1
+            after = first + len(txs)
+            self.tree.warm(
+                batch.base_root,
+                [state_root_key(n) for n in range(first, after)],
+                lambda: [state_root_key(n) for n in range(after, after + ROOT_KEYS_AHEAD)],
+            )
 
         # §6.2: the GER's first timestamp, before any transaction
         batch_cost = counters.batch_cost(len(request.batch_l2_data), ger_key is not None)
@@ -613,7 +631,7 @@ def _process_tx(
     writes = db.take_write_set()
     tx_count_key = storage_key(ADDRESS_SYSTEM, LAST_TX_STORAGE_POS)
     recorded = h4_to_int(run.write([*writes, (tx_count_key, block_number)], index))
-    root_key = storage_key(ADDRESS_SYSTEM, state_root_slot(block_number))
+    root_key = state_root_key(block_number)
     state_root = run.chain.record_root(root_key, index)
     run.batch.values[root_key] = recorded
 

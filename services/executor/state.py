@@ -36,7 +36,7 @@ linear-Poseidon hash of §4.3 (32 zero bytes without code), which is what EXTCOD
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from eth.abc import AccountDatabaseAPI, MetaWitnessAPI
@@ -70,6 +70,12 @@ class StateTree(Protocol):
         """The root of `root` with every (key, value) written, in order (0 deletes). `tx` is the
         ordinal of the transaction the writes belong to (0: the batch's GER write)."""
 
+    def warm(self, root: H4, keys: Sequence[H4], ahead: Callable[[], Sequence[H4]]) -> None:
+        """A hint: the batch will write `keys` under `root`. A tree that fetches nodes from
+        elsewhere and lacks some of their paths fetches them at once, with those of `ahead()`
+        (keys later batches will write); a tree with every node at hand does nothing. Raises
+        `StateUnavailable`."""
+
     def get_program(self, code_hash: H4) -> bytes | None:
         """The bytecode whose linear-Poseidon hash is `code_hash`, or None."""
 
@@ -101,6 +107,9 @@ class LocalStateTree:
             return self.tree.set_many(root, writes)
         except MissingNodeError as exc:
             raise StateUnavailable(f"state root {h4_to_hex(root)} is not in the node store: {exc}") from exc
+
+    def warm(self, root: H4, keys: Sequence[H4], ahead: Callable[[], Sequence[H4]]) -> None:
+        return None  # every node is in the node store
 
     def get_program(self, code_hash: H4) -> bytes | None:
         return self.overlay.get_program(code_hash)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -468,6 +468,55 @@ async def test_cold_executors_fetch_exactly_the_nodes_they_need(tmp_path: Path) 
             root = new_root
         check = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5).open(keep=False)
         assert check.get_values(root, keys) == [local.get(expected, k) for k in keys]
+
+    try:
+        await asyncio.to_thread(run)
+    finally:
+        await hashdb.stop()
+
+
+async def test_warm_fetches_the_missing_paths_and_those_ahead_in_one_call(tmp_path: Path) -> None:
+    """`warm` on a cold cache: one GetPaths brings the paths of the batch's keys and of the keys
+    ahead; a later batch writing one of those ahead walks it without a call, and writes the same
+    root as a local tree."""
+    hashdb = await _start_hashdb(tmp_path / "hashdb")
+    rng = random.Random(8)
+    keys = [(rng.randrange(P), rng.randrange(P), rng.randrange(P), rng.randrange(P)) for _ in range(200)]
+    local = SparseMerkleTree(MemoryNodeStore())
+
+    def run() -> None:
+        genesis = [(k, rng.randrange(1, 2**200)) for k in keys]
+        writer = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)
+        session = writer.open(keep=True)
+        root = session.set_values(ZERO_H4, genesis)
+        session.finish(root, keep=True)
+        assert writer.flushes.wait_sent(10)
+        writer.close()
+        expected = local.set_many(ZERO_H4, genesis)
+        new_keys = [(rng.randrange(P), 5, 5, 5) for _ in range(6)]  # new leaves next to old ones
+
+        cold = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)
+        asked: list[str] = []
+
+        def ahead(name: str, keys: list[H4]) -> Callable[[], list[H4]]:
+            def give() -> list[H4]:
+                asked.append(name)
+                return keys
+
+            return give
+
+        first = cold.open(keep=True)
+        first.warm(root, new_keys[:2], ahead("first", new_keys[2:]))
+        assert (first.calls, asked) == (1, ["first"])
+        again = cold.open(keep=True)
+        again.warm(root, new_keys[:2], ahead("again", []))
+        assert (again.calls, asked) == (0, ["first"])  # at hand: no call, and `ahead` is not asked
+        later = cold.open(keep=True)
+        later.warm(root, new_keys[4:], lambda: [])
+        writes = [(k, i + 1) for i, k in enumerate(new_keys[4:])]
+        assert later.set_values(root, writes) == local.set_many(expected, writes)
+        assert later.calls == 0
+        cold.close()
 
     try:
         await asyncio.to_thread(run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 from eth_typing import Address
@@ -40,6 +40,9 @@ class CountingTree:
 
     def set_values(self, root: H4, writes: Sequence[tuple[H4, int]], tx: int = 0) -> H4:
         return self.inner.set_values(root, writes, tx)
+
+    def warm(self, root: H4, keys: Sequence[H4], ahead: Callable[[], Sequence[H4]]) -> None:
+        self.inner.warm(root, keys, ahead)
 
     def get_program(self, code_hash: H4) -> bytes | None:
         return self.inner.get_program(code_hash)
