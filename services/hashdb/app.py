@@ -33,6 +33,7 @@ from services.hashdb.stores.base import DurableStore, StoreError
 from services.hashdb.stores.cache import LruCache
 from services.hashdb.stores.lmdb_store import LmdbStore
 from services.hashdb.stores.postgres import PostgresStore
+from services.hashdb.stores.rocksdb_store import RocksStore
 from zkevm.errors import EncodingError, MissingNodeError, TreeError
 
 #: exceptions of shared code and stores, and the status codes they are answered with
@@ -47,6 +48,8 @@ ERROR_CODES = {
 def open_store(config: HashDBConfig) -> DurableStore:
     if config.store == "postgres":
         return PostgresStore(config.pg_dsn, config.pg_schema)
+    if config.store == "rocksdb":
+        return RocksStore(config.rocksdb_path, sync=config.rocksdb_sync)
     return LmdbStore(config.lmdb_path, config.lmdb_map_size_bytes, sync=config.lmdb_sync)
 
 

@@ -5,11 +5,13 @@ Variables (each with the prefix ZKSEQ_HASHDB_), their defaults, and what they me
     GRPC_ADDRESS           0.0.0.0:50061  gRPC listen address (port 0: any free port; 50061 is the prover's)
     METRICS_ADDRESS        0.0.0.0:9091   Prometheus /metrics listen address
     METRICS_ENABLED        true           serve /metrics at all
-    STORE                  lmdb           node store: lmdb (embedded) or postgres
+    STORE                  lmdb           node store: lmdb or rocksdb (embedded), or postgres
     LMDB_PATH              data/hashdb    LMDB environment directory
     LMDB_MAP_SIZE_BYTES    17179869184    LMDB map size: the most the store can ever hold (data.mdb is
                                           a sparse file of this size)
     LMDB_SYNC              true           fsync every flush (off = faster, a crash may lose the last flushes)
+    ROCKSDB_PATH           data/hashdb-rocksdb  RocksDB directory (STORE=rocksdb)
+    ROCKSDB_SYNC           true           fsync the write-ahead log on every flush
     PG_DSN                 (none)         PostgreSQL connection string; required with STORE=postgres
     PG_SCHEMA              state          schema of the nodes / program tables (the prover's)
     NODE_CACHE_ENTRIES     262144         nodes kept in the in-memory cache (about 1 KiB each)
@@ -48,6 +50,8 @@ class HashDBConfig:
     lmdb_path: Path = Path("data/hashdb")
     lmdb_map_size_bytes: int = 16 * 1024**3
     lmdb_sync: bool = True
+    rocksdb_path: Path = Path("data/hashdb-rocksdb")
+    rocksdb_sync: bool = True
     pg_dsn: str = ""
     pg_schema: str = "state"
     node_cache_entries: int = 262_144
@@ -75,12 +79,14 @@ class HashDBConfig:
             metrics_host=metrics_host,
             metrics_port=metrics_port,
             metrics_enabled=env.boolean("METRICS_ENABLED", d.metrics_enabled),
-            store=env.choice("STORE", d.store, ("lmdb", "postgres")),
+            store=env.choice("STORE", d.store, ("lmdb", "rocksdb", "postgres")),
             lmdb_path=Path(env.string("LMDB_PATH", str(d.lmdb_path))),
             lmdb_map_size_bytes=env.integer(
                 "LMDB_MAP_SIZE_BYTES", d.lmdb_map_size_bytes, minimum=1024**2, maximum=2**46
             ),
             lmdb_sync=env.boolean("LMDB_SYNC", d.lmdb_sync),
+            rocksdb_path=Path(env.string("ROCKSDB_PATH", str(d.rocksdb_path))),
+            rocksdb_sync=env.boolean("ROCKSDB_SYNC", d.rocksdb_sync),
             pg_dsn=env.string("PG_DSN", d.pg_dsn),
             pg_schema=env.string("PG_SCHEMA", d.pg_schema),
             node_cache_entries=env.integer("NODE_CACHE_ENTRIES", d.node_cache_entries, minimum=0),
@@ -105,6 +111,8 @@ class HashDBConfig:
             env.problem("PG_SCHEMA", f"{config.pg_schema!r} is not a plain lower-case SQL name")
         if config.store == "lmdb" and config.lmdb_path.exists() and not config.lmdb_path.is_dir():
             env.problem("LMDB_PATH", f"{config.lmdb_path} exists and is not a directory")
+        if config.store == "rocksdb" and config.rocksdb_path.exists() and not config.rocksdb_path.is_dir():
+            env.problem("ROCKSDB_PATH", f"{config.rocksdb_path} exists and is not a directory")
         env.finish()
         return config
 

@@ -1,5 +1,5 @@
-"""One conformance suite for every HashDB node store: the in-memory twin, LMDB in a temporary
-directory, and a real PostgreSQL server (a schema of its own per test)."""
+"""One conformance suite for every HashDB node store: the in-memory twin, LMDB and RocksDB in a
+temporary directory, and a real PostgreSQL server (a schema of its own per test)."""
 
 import threading
 from collections.abc import Callable, Iterator
@@ -12,6 +12,7 @@ from psycopg import sql
 from services.hashdb.stores.base import DurableStore, MemoryStore, StoredStatus, StoreWrite
 from services.hashdb.stores.lmdb_store import LmdbStore
 from services.hashdb.stores.postgres import ROWS_PER_STATEMENT, STATE_ROOT_KEY, PostgresStore
+from services.hashdb.stores.rocksdb_store import RocksStore
 from zkevm.field import H4, ZERO_H4, Node
 from zkevm.poseidon import hash12
 
@@ -23,7 +24,7 @@ def node(i: int) -> tuple[H4, Node]:
     return hash12(n), n
 
 
-@pytest.fixture(params=["memory", "lmdb", "postgres"])
+@pytest.fixture(params=["memory", "lmdb", "rocksdb", "postgres"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens the store under test; called again, opens the same data anew (a restart)."""
     opened: list[DurableStore] = []
@@ -36,6 +37,15 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
 
         def opener() -> DurableStore:
             store = LmdbStore(tmp_path / "lmdb", map_size_bytes=256 * 1024**2)
+            opened.append(store)
+            return store
+    elif request.param == "rocksdb":
+
+        def opener() -> DurableStore:
+            for earlier in opened:  # one process may hold a RocksDB directory open at a time
+                earlier.close()
+            opened.clear()
+            store = RocksStore(tmp_path / "rocksdb")
             opened.append(store)
             return store
     else:

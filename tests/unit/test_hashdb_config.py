@@ -40,6 +40,18 @@ def test_every_variable_is_read() -> None:
     assert config.log_level == "debug"
 
 
+def test_the_rocksdb_store_has_its_own_path_and_sync() -> None:
+    config = HashDBConfig.from_env(
+        {
+            "ZKSEQ_HASHDB_STORE": "rocksdb",
+            "ZKSEQ_HASHDB_ROCKSDB_PATH": "/srv/state",
+            "ZKSEQ_HASHDB_ROCKSDB_SYNC": "false",
+        }
+    )
+    assert (config.store, config.rocksdb_path, config.rocksdb_sync) == ("rocksdb", Path("/srv/state"), False)
+    assert config.lmdb_sync is True
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
@@ -47,7 +59,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         HashDBConfig.from_env(
             {
                 "ZKSEQ_HASHDB_GRPC_ADDRESS": "localhost",
-                "ZKSEQ_HASHDB_STORE": "rocksdb",
+                "ZKSEQ_HASHDB_STORE": "leveldb",
                 "ZKSEQ_HASHDB_NODE_CACHE_ENTRIES": "-1",
                 "ZKSEQ_HASHDB_FLUSH_DATA_WAIT_S": "soon",
                 "ZKSEQ_HASHDB_LMDB_SYNC": "maybe",
@@ -59,7 +71,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = "\n".join(error.value.problems)
     for fragment in (
         "ZKSEQ_HASHDB_GRPC_ADDRESS: 'localhost' is not host:port",
-        "ZKSEQ_HASHDB_STORE: 'rocksdb' is not one of lmdb, postgres",
+        "ZKSEQ_HASHDB_STORE: 'leveldb' is not one of lmdb, postgres, rocksdb",
         "ZKSEQ_HASHDB_NODE_CACHE_ENTRIES: -1 is below the minimum 0",
         "ZKSEQ_HASHDB_FLUSH_DATA_WAIT_S: 'soon' is not a number",
         "ZKSEQ_HASHDB_LMDB_SYNC: 'maybe' is not a boolean",

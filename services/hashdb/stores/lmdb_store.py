@@ -30,12 +30,12 @@ from zkevm.field import H4, ZERO_H4, Node, bytes_to_h4, h4_to_bytes
 _STORED_FLUSH_ID: Final = b"stored_flush_id"
 _STATE_ROOT: Final = b"state_root"
 #: a node row: 12 × 8 bytes big-endian (`field.node_to_bytes`, done in one C call)
-_NODE: Final = struct.Struct(">12Q")
+NODE_ROW: Final = struct.Struct(">12Q")
 #: a hash key: h3‖h2‖h1‖h0, 8 bytes each big-endian (`field.h4_to_bytes`)
 _HASH: Final = struct.Struct(">4Q")
 
 
-def _hash_key(h: H4) -> bytes:
+def hash_key(h: H4) -> bytes:
     return _HASH.pack(h[3], h[2], h[1], h[0])
 
 
@@ -61,12 +61,12 @@ class LmdbStore:
 
     def get_node(self, node_hash: H4) -> Node | None:
         with self._env.begin(db=self._nodes) as txn:
-            data = txn.get(_hash_key(node_hash))
+            data = txn.get(hash_key(node_hash))
         if data is None:
             return None
-        if len(data) != _NODE.size:
+        if len(data) != NODE_ROW.size:
             raise EncodingError(f"a stored node is 96 bytes, got {len(data)}")
-        node: Node = _NODE.unpack(data)
+        node: Node = NODE_ROW.unpack(data)
         return node
 
     def get_program(self, code_hash: H4) -> bytes | None:
@@ -78,13 +78,13 @@ class LmdbStore:
         try:
             with self._env.begin(write=True) as txn:
                 if batch.nodes:
-                    pack, key = _NODE.pack, _hash_key
+                    pack, key = NODE_ROW.pack, hash_key
                     txn.cursor(self._nodes).putmulti(
                         [(key(h), pack(*n)) for h, n in batch.nodes.items()], overwrite=False
                     )
                 if batch.programs:
                     txn.cursor(self._programs).putmulti(
-                        [(_hash_key(h), code) for h, code in batch.programs.items()], overwrite=False
+                        [(hash_key(h), code) for h, code in batch.programs.items()], overwrite=False
                     )
                 if batch.state_root is not None:
                     txn.put(_STATE_ROOT, h4_to_bytes(batch.state_root), db=self._meta)
