@@ -433,6 +433,20 @@ async def test_unexpected_failures_are_internal_and_the_server_keeps_serving(
     assert ok.responses[0].error == pb.ROM_ERROR_NO_ERROR
 
 
+def _stored_genesis(port: int, rng: random.Random, keys: Sequence[H4], local: SparseMerkleTree) -> H4:
+    """A random value for each key, kept through a HashDB client and stored; its root, checked
+    against the same writes on `local`."""
+    genesis = [(k, rng.randrange(1, 2**200)) for k in keys]
+    writer = HashDBBackend(f"127.0.0.1:{port}", 5, root_wait_s=2)
+    session = writer.open(keep=True)
+    root = session.set_values(ZERO_H4, genesis)
+    session.finish(root, keep=True)
+    assert writer.flushes.wait_sent(10)
+    writer.close()
+    assert root == local.set_many(ZERO_H4, genesis)
+    return root
+
+
 async def test_cold_executors_fetch_exactly_the_nodes_they_need(tmp_path: Path) -> None:
     """Random write sets with deletions (a deleted leaf pulls its sibling up, a node on no walked
     path) on a HashDB tree, each from a fresh client with an empty node cache: every root equals the
@@ -443,15 +457,7 @@ async def test_cold_executors_fetch_exactly_the_nodes_they_need(tmp_path: Path) 
     local = SparseMerkleTree(MemoryNodeStore())
 
     def run() -> None:
-        writer = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)
-        genesis = [(k, rng.randrange(1, 2**200)) for k in keys]
-        session = writer.open(keep=True)
-        root = session.set_values(ZERO_H4, genesis)
-        session.finish(root, keep=True)
-        assert writer.flushes.wait_sent(10)
-        writer.close()
-        expected = local.set_many(ZERO_H4, genesis)
-        assert root == expected
+        root = expected = _stored_genesis(hashdb.port, rng, keys, local)
         for step in range(12):
             cold = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)
             session = cold.open(keep=True)
@@ -485,14 +491,7 @@ async def test_warm_fetches_the_missing_paths_and_those_ahead_in_one_call(tmp_pa
     local = SparseMerkleTree(MemoryNodeStore())
 
     def run() -> None:
-        genesis = [(k, rng.randrange(1, 2**200)) for k in keys]
-        writer = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)
-        session = writer.open(keep=True)
-        root = session.set_values(ZERO_H4, genesis)
-        session.finish(root, keep=True)
-        assert writer.flushes.wait_sent(10)
-        writer.close()
-        expected = local.set_many(ZERO_H4, genesis)
+        root = expected = _stored_genesis(hashdb.port, rng, keys, local)
         new_keys = [(rng.randrange(P), 5, 5, 5) for _ in range(6)]  # new leaves next to old ones
 
         cold = HashDBBackend(f"127.0.0.1:{hashdb.port}", 5, root_wait_s=2)

@@ -35,6 +35,14 @@ NODE_ROW: Final = struct.Struct(">12Q")
 _HASH: Final = struct.Struct(">4Q")
 
 
+def decode_node_row(data: bytes) -> Node:
+    """A stored node row back to its 12 elements."""
+    if len(data) != NODE_ROW.size:
+        raise EncodingError(f"a stored node is 96 bytes, got {len(data)}")
+    node: Node = NODE_ROW.unpack(data)
+    return node
+
+
 def hash_key(h: H4) -> bytes:
     return _HASH.pack(h[3], h[2], h[1], h[0])
 
@@ -62,12 +70,7 @@ class LmdbStore:
     def get_node(self, node_hash: H4) -> Node | None:
         with self._env.begin(db=self._nodes) as txn:
             data = txn.get(hash_key(node_hash))
-        if data is None:
-            return None
-        if len(data) != NODE_ROW.size:
-            raise EncodingError(f"a stored node is 96 bytes, got {len(data)}")
-        node: Node = NODE_ROW.unpack(data)
-        return node
+        return None if data is None else decode_node_row(data)
 
     def get_program(self, code_hash: H4) -> bytes | None:
         with self._env.begin(db=self._programs) as txn:

@@ -21,8 +21,7 @@ from typing import Final, cast
 import rocksdict
 
 from services.hashdb.stores.base import StoredStatus, StoreError, StoreWrite
-from services.hashdb.stores.lmdb_store import NODE_ROW, hash_key
-from zkevm.errors import EncodingError
+from services.hashdb.stores.lmdb_store import NODE_ROW, decode_node_row, hash_key
 from zkevm.field import H4, ZERO_H4, Node, bytes_to_h4, h4_to_bytes
 
 _NODE: Final = b"n"
@@ -51,12 +50,7 @@ class RocksStore:
 
     def get_node(self, node_hash: H4) -> Node | None:
         data = self._db.get(_NODE + hash_key(node_hash))
-        if data is None:
-            return None
-        if len(data) != NODE_ROW.size:
-            raise EncodingError(f"a stored node is 96 bytes, got {len(data)}")
-        node: Node = NODE_ROW.unpack(data)
-        return node
+        return None if data is None else decode_node_row(data)
 
     def get_program(self, code_hash: H4) -> bytes | None:
         data = self._db.get(_PROGRAM + h4_to_bytes(code_hash))
