@@ -911,6 +911,8 @@ class LoadRun:
                 "sender_offset": self.config.sender_offset,
             },
             "counts": counts,
+            # how big the chain was: throughput falls as it grows (README, known limits)
+            "l2_blocks_before": self.first_block - 1,
             "drained": drained,
             "send_window_s": send_window,
             "max_send_lag_s": self.max_lag_s,
@@ -971,6 +973,8 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
     table.add_column("value", justify="right")
     for key in ("sent", "accepted", "included", "virtual", "errors"):
         table.add_row(key, f"{counts[key]:,}")
+    if report.get("l2_blocks_before") is not None:
+        table.add_row("L2 blocks before the run", f"{report['l2_blocks_before']:,}")
     table.add_row("offered rate", f"{report['offered_tps']:.1f} tx/s")
     table.add_row("accepted rate", f"{report['accepted_tps']:.1f} tx/s")
     table.add_row("included rate while sending", f"{report['included_tps_during_sending']:.1f} tx/s")

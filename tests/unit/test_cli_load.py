@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import decode as abi_decode
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from rich.console import Console
 
 from services.cli import load
 from services.cli.devnet import LOAD_SENDERS, load_sender_key
@@ -211,3 +212,35 @@ def test_the_load_senders_are_distinct_test_keys() -> None:
     keys = {load_sender_key(i) for i in range(LOAD_SENDERS)}
     assert len(keys) == LOAD_SENDERS
     assert load_sender_key(0) == keccak256(b"zkseq devnet load sender 0")
+
+
+def test_the_summary_says_how_long_the_chain_was_and_what_was_measured() -> None:
+    """The rate depends on the chain's length (README, known limits): the summary prints it beside
+    the rates, latencies, errors and CPU it reports."""
+    latency = {"p50": 0.25, "p95": 0.5, "p99": 0.75, "max": 1.0}
+    report: dict[str, Any] = {
+        "config": {"kind": "transfer", "tps": 200.0, "duration_s": 30.0, "senders": 128},
+        "counts": {"sent": 6000, "accepted": 5990, "included": 5990, "virtual": 0, "errors": 10},
+        "l2_blocks_before": 25_000,
+        "offered_tps": 200.0,
+        "accepted_tps": 199.7,
+        "included_tps_during_sending": 191.8,
+        "included_tps": 195.2,
+        "max_send_lag_s": 0.0,
+        "latency_s": {
+            "accept": latency,
+            "receipt": latency,
+            "virtual": {"p50": None, "p95": None, "p99": None, "max": None},
+            "receipt_p50_first_third": 0.2,
+            "receipt_p50_last_third": 0.3,
+        },
+        "errors": {"txpool is full": 10},
+        "cpu_cores": {"hashdb": 0.66},
+        "stages": [],
+    }
+    console = Console(record=True, width=120)
+    load.print_summary(report, console)
+    text = console.export_text()
+    assert "L2 blocks before the run" in text and "25,000" in text
+    assert "191.8 tx/s" in text and "750 ms" in text and "txpool is full" in text and "0.66" in text
+    assert "flat" in text
