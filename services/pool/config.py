@@ -20,9 +20,9 @@ Variables (each with the prefix ZKSEQ_POOL_), their defaults, and what they mean
                                                       the sender's next nonce on
     MAX_TXS                  1024                     zkevm-node GlobalQueue: live transactions
     MAX_TXS_PER_ACCOUNT      64                       live transactions per sender
-    MAX_TXS_WITH_GAP         MAX_TXS / 2              a transaction behind a nonce gap (its sender's
-                                                      previous nonce is neither next nor waiting)
-                                                      is accepted only while fewer live
+    MAX_TXS_WITH_GAP         MAX_TXS / 2              a transaction behind a nonce gap (a nonce
+                                                      from its sender's next one up to its own is
+                                                      not waiting) is accepted only while fewer live
                                                       transactions wait: the rest of the pool stays
                                                       for transactions that can run
     MAX_TX_BYTES             100132                   zkevm-node MaxTxBytesSize

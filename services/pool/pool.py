@@ -162,7 +162,7 @@ class Pool:
             case Conflict.POOL_FULL:
                 return rejection_pool_full(c.count, limits)
             case Conflict.POOL_FULL_GAP:
-                return rejection_pool_full_gap(nonce, c.next_nonce, c.count, limits)
+                return rejection_pool_full_gap(nonce, c.next_nonce, c.missing_nonce, c.count, limits)
             case Conflict.ACCOUNT_FULL:
                 return rejection_account_full(checked.sender, c.count, limits)
 

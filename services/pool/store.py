@@ -123,7 +123,8 @@ class Conflict(StrEnum):
     SELECTED = "selected"
     UNDERPRICED = "underpriced"
     POOL_FULL = "pool_full"
-    #: behind a nonce gap, and the pool holds `max_txs_with_gap` or more live transactions
+    #: behind a nonce gap (a nonce between the sender's next one and its own is not waiting), and
+    #: the pool holds `max_txs_with_gap` or more live transactions
     POOL_FULL_GAP = "pool_full_gap"
     ACCOUNT_FULL = "account_full"
 
@@ -172,6 +173,8 @@ class AddConflict:
     count: int = 0
     #: ALREADY_KNOWN: the status it has
     status: TxStatus | None = None
+    #: POOL_FULL_GAP: the highest nonce below this one that is not waiting
+    missing_nonce: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,8 +328,12 @@ if old then
 else
   local live = redis.call('ZCARD', P .. 'pending') + redis.call('ZCARD', P .. 'selected')
   if live >= tonumber(ARGV[15]) then return {'pool_full', fmt(live)} end
-  if nonce > nxt and live >= tonumber(ARGV[18]) and redis.call('HEXISTS', acct, fmt(nonce - 1)) == 0 then
-    return {'pool_full_gap', fmt(live), fmt(nxt)}
+  if nonce > nxt and live >= tonumber(ARGV[18]) then
+    -- it can run only if every nonce from the next one up to it is waiting (a run behind a
+    -- missing nonce cannot run either, however long); at most the nonce window of lookups
+    local n = nonce - 1
+    while n >= nxt and redis.call('HEXISTS', acct, fmt(n)) == 1 do n = n - 1 end
+    if n >= nxt then return {'pool_full_gap', fmt(live), fmt(nxt), fmt(n)} end
   end
   local mine = redis.call('HLEN', acct) - redis.call('HEXISTS', acct, 'next')
   if mine >= tonumber(ARGV[16]) then return {'account_full', fmt(mine)} end
@@ -626,7 +633,9 @@ class RedisPoolStore:
         if conflict in (Conflict.POOL_FULL, Conflict.ACCOUNT_FULL):
             return AddConflict(conflict, count=int(reply[1]))
         if conflict is Conflict.POOL_FULL_GAP:
-            return AddConflict(conflict, count=int(reply[1]), next_nonce=int(reply[2]))
+            return AddConflict(
+                conflict, count=int(reply[1]), next_nonce=int(reply[2]), missing_nonce=int(reply[3])
+            )
         if conflict is Conflict.ALREADY_KNOWN:
             return AddConflict(conflict, status=TxStatus(_text(reply[1])))
         return AddConflict(conflict)

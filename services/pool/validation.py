@@ -31,8 +31,8 @@ Rules that need only the bytes come first (no I/O). The others need the sender's
                                       is already selected for a batch
     15 txpool is full                 MAX_TXS (1024) live transactions, or MAX_TXS_PER_ACCOUNT (64)
                                       from this sender (a replacement never counts against either);
-                                      or a transaction behind a nonce gap (nonce above the next
-                                      one, the nonce before it not waiting) while MAX_TXS_WITH_GAP
+                                      or a transaction behind a nonce gap (a nonce from the next
+                                      one up to its own is not waiting) while MAX_TXS_WITH_GAP
                                       (512) or more wait: without it, a burst whose earlier nonces
                                       were refused fills the pool with transactions that cannot run
                                       until they expire (3 h), and every sender is refused meanwhile
@@ -315,10 +315,12 @@ def rejection_pool_full(live: int, limits: PoolLimits) -> PoolRejection:
     return reject(Rule.POOL_FULL, f"{live} transactions are waiting, the limit is {limits.max_txs}")
 
 
-def rejection_pool_full_gap(nonce: int, next_nonce: int, live: int, limits: PoolLimits) -> PoolRejection:
+def rejection_pool_full_gap(
+    nonce: int, next_nonce: int, missing: int, live: int, limits: PoolLimits
+) -> PoolRejection:
     return reject(
         Rule.POOL_FULL,
-        f"nonce {nonce} leaves a gap (the sender's next nonce is {next_nonce} and nonce {nonce - 1} is "
+        f"nonce {nonce} leaves a gap (the sender's next nonce is {next_nonce} and nonce {missing} is "
         f"not waiting): with {live} transactions waiting, at least {limits.max_txs_with_gap}, only "
         "transactions without a gap are accepted",
     )

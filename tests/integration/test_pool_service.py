@@ -335,9 +335,17 @@ async def test_rule_txpool_is_full_for_a_nonce_gap() -> None:
             "accepted",
         )
         assert (await stats(pool)).pending == 3
-        await add(pool, BOB.tx(3))  # right after a waiting one: no gap
+        # right after a waiting one, but that one cannot run either: still behind the gap, so a
+        # sender whose first nonces were refused cannot chain its later ones into a full pool
+        await rejected(
+            pool,
+            BOB.tx(3),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "txpool is full: nonce 3 leaves a gap (the sender's next nonce is 0 and nonce 1 is not waiting)",
+        )
+        await add(pool, ALICE.tx(1))  # no gap
         full = "txpool is full: 4 transactions are waiting"
-        await rejected(pool, ALICE.tx(1), grpc.StatusCode.RESOURCE_EXHAUSTED, full)
+        await rejected(pool, CAROL.tx(1), grpc.StatusCode.RESOURCE_EXHAUSTED, full)
         # room again: the gap rule only applies from 2 waiting on
         for raw in (ALICE.tx(0), CAROL.tx(0), BOB.tx(2)):
             await pool.client.MarkInvalid(pb.MarkInvalidRequest(hash=tx_hash(raw), reason="test"))
