@@ -57,32 +57,23 @@ class RocksStore:
         return None if data is None else bytes(data)
 
     def write(self, batch: StoreWrite) -> None:
-        rows = [(_NODE + hash_key(h), n) for h, n in batch.nodes.items()]
-        programs = [(_PROGRAM + h4_to_bytes(h), code) for h, code in batch.programs.items()]
+        pack = NODE_ROW.pack
+        rows = [(_NODE + hash_key(h), pack(*n)) for h, n in batch.nodes.items()]
+        rows += [(_PROGRAM + h4_to_bytes(h), code) for h, code in batch.programs.items()]
         try:
             out = rocksdict.WriteBatch(raw_mode=True)
             if rows:
-                present = self._absent([key for key, _ in rows])
-                pack = NODE_ROW.pack
-                for (key, node), absent in zip(rows, present, strict=True):
-                    if absent:
-                        out.put(key, pack(*node))
-            if programs:
-                present = self._absent([key for key, _ in programs])
-                for (key, code), absent in zip(programs, present, strict=True):
-                    if absent:
-                        out.put(key, code)
+                # insert-if-absent: one multi-get for every key of the flush
+                found = cast("list[bytes | None]", self._db.get([key for key, _ in rows]))
+                for (key, value), stored in zip(rows, found, strict=True):
+                    if stored is None:
+                        out.put(key, value)
             if batch.state_root is not None:
                 out.put(_STATE_ROOT, h4_to_bytes(batch.state_root))
             out.put(_STORED_FLUSH_ID, batch.flush_id.to_bytes(8, "big"))
             self._db.write(out)
         except Exception as exc:  # as above: RocksDB errors come as plain exceptions
             raise StoreError(f"RocksDB write failed: {exc}") from exc
-
-    def _absent(self, keys: list[str | int | float | bytes | bool]) -> list[bool]:
-        """For each key, whether the store lacks it (one multi-get)."""
-        found = cast("list[bytes | None]", self._db.get(keys))
-        return [value is None for value in found]
 
     def stored_status(self) -> StoredStatus:
         flush_id = self._db.get(_STORED_FLUSH_ID)
