@@ -23,6 +23,7 @@ service. Reads are cached for the whole batch; each transaction's changes are ap
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -82,6 +83,8 @@ from zkevm.transaction import SECP256K1_HALF_N, SECP256K1_N, L2Transaction, deco
 FORK_ID: Final = 6
 #: blocks after a batch's whose state-root leaves' paths are fetched with its own (`StateTree.warm`)
 ROOT_KEYS_AHEAD: Final = 256
+#: state-root keys remembered: those ahead and a whole batch's
+ROOT_KEYS_CACHED: Final = 1024
 #: zkevm-prover `MAX_BATCH_L2_DATA_SIZE`; the L1 contract's `_MAX_TRANSACTIONS_BYTE_LENGTH` (§5.4)
 MAX_BATCH_L2_DATA_SIZE: Final = 120_000
 #: intrinsic gas (§6.3 step 6): no EIP-3860 init-code charge, no access lists in fork 6
@@ -306,8 +309,11 @@ class _Run:
         return root
 
 
+@functools.lru_cache(maxsize=ROOT_KEYS_CACHED)
 def state_root_key(block_number: int) -> H4:
-    """The leaf recording the state root after block (= transaction) `block_number` (§6.6)."""
+    """The leaf recording the state root after block (= transaction) `block_number` (§6.6);
+    remembered, since a batch's keys are computed for `StateTree.warm` (or as keys ahead of an
+    earlier batch) before its transactions record their roots under them."""
     return storage_key(ADDRESS_SYSTEM, state_root_slot(block_number))
 
 
