@@ -20,10 +20,12 @@ from zkevm.field import H4, ZERO_H4
 DATABASE = pb.PERSISTENCE_DATABASE
 
 
-@pytest.fixture(params=["lmdb", "postgres"])
+@pytest.fixture(params=["lmdb", "rocksdb", "postgres"])
 def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     if request.param == "lmdb":
         return {"ZKSEQ_HASHDB_STORE": "lmdb", "ZKSEQ_HASHDB_LMDB_PATH": str(tmp_path / "lmdb")}
+    if request.param == "rocksdb":
+        return {"ZKSEQ_HASHDB_STORE": "rocksdb", "ZKSEQ_HASHDB_ROCKSDB_PATH": str(tmp_path / "rocksdb")}
     return {
         "ZKSEQ_HASHDB_STORE": "postgres",
         "ZKSEQ_HASHDB_PG_DSN": request.getfixturevalue("pg_dsn"),

@@ -45,10 +45,12 @@ def base_config(tmp_path: Path) -> HashDBConfig:
     )
 
 
-@pytest.fixture(params=["lmdb", "postgres"])
+@pytest.fixture(params=["lmdb", "rocksdb", "postgres"])
 async def config(request: pytest.FixtureRequest, tmp_path: Path) -> HashDBConfig:
     if request.param == "lmdb":
         return base_config(tmp_path)
+    if request.param == "rocksdb":
+        return replace(base_config(tmp_path), store="rocksdb", rocksdb_path=tmp_path / "rocksdb")
     return replace(
         base_config(tmp_path),
         store="postgres",

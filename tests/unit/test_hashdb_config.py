@@ -52,6 +52,15 @@ def test_the_rocksdb_store_has_its_own_path_and_sync() -> None:
     assert config.lmdb_sync is True
 
 
+def test_a_rocksdb_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with pytest.raises(ConfigError) as error:
+        HashDBConfig.from_env({"ZKSEQ_HASHDB_STORE": "rocksdb", "ZKSEQ_HASHDB_ROCKSDB_PATH": str(not_a_dir)})
+    assert f"ZKSEQ_HASHDB_ROCKSDB_PATH: {not_a_dir} exists and is not a directory" in str(error.value)
+    assert not_a_dir.read_text() == ""  # nothing was written over it
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
